@@ -1,0 +1,258 @@
+"""The interpreter tier: runs IR translation blocks in Python.
+
+Each TB's ops are turned into the body of one Python function, one statement
+per op from a fixed template, and compiled once; running the TB is one call.
+This keeps the tier exact and easy to audit (every template states the op's
+meaning on unsigned Python ints) while avoiding a dispatch per op.
+
+Control flow inside a TB only goes forward, so the basic blocks are emitted in
+order, each guarded by `if _b == k:`; a branch sets `_b` to its target block.
+
+The generated function takes no arguments. It reads the CPU state as `S`, a
+memoryview of u64 slots, calls guest-memory accessors that raise on faults,
+and returns an `Exit` code with the next pc stored in the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.ir.core import (
+    BINARY_OPS,
+    Block,
+    Cond,
+    ExtKind,
+    MemOp,
+    Op,
+    Opc,
+    Temp,
+    Type,
+    Value,
+)
+
+TBFunction = Callable[[], int]
+
+_EXT_TEMPLATES = {
+    ExtKind.S8: "((({a} & 0xFF) ^ 0x80) - 0x80) & 0xFFFFFFFFFFFFFFFF",
+    ExtKind.U8: "{a} & 0xFF",
+    ExtKind.S16: "((({a} & 0xFFFF) ^ 0x8000) - 0x8000) & 0xFFFFFFFFFFFFFFFF",
+    ExtKind.U16: "{a} & 0xFFFF",
+    ExtKind.S32: "((({a} & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000) & 0xFFFFFFFFFFFFFFFF",
+    ExtKind.U32: "{a} & 0xFFFFFFFF",
+}
+
+_BINARY_TEMPLATES = {
+    Opc.ADD: "({a} + {b}) & {M}",
+    Opc.SUB: "({a} - {b}) & {M}",
+    Opc.MUL: "({a} * {b}) & {M}",
+    Opc.MULUH: "({a} * {b}) >> {BITS}",
+    Opc.MULSH: "(((({a} ^ {SB}) - {SB}) * (({b} ^ {SB}) - {SB})) >> {BITS}) & {M}",
+    Opc.MULSUH: "(((({a} ^ {SB}) - {SB}) * {b}) >> {BITS}) & {M}",
+    Opc.DIV: "_sdiv({a}, {b}, {SB}, {M})",
+    Opc.REM: "_srem({a}, {b}, {SB}, {M})",
+    Opc.DIVU: "{a} // {b}",
+    Opc.REMU: "{a} % {b}",
+    Opc.AND: "{a} & {b}",
+    Opc.OR: "{a} | {b}",
+    Opc.XOR: "{a} ^ {b}",
+    Opc.SHL: "({a} << ({b} & {SHMASK})) & {M}",
+    Opc.SHR: "{a} >> ({b} & {SHMASK})",
+    Opc.SAR: "((({a} ^ {SB}) - {SB}) >> ({b} & {SHMASK})) & {M}",
+}
+
+_UNARY_TEMPLATES = {
+    Opc.MOV: "{a}",
+    Opc.NEG: "-{a} & {M}",
+    Opc.NOT: "{a} ^ {M}",
+    Opc.EXTU_I32_I64: "{a} & 0xFFFFFFFF",
+    Opc.EXTS_I32_I64: _EXT_TEMPLATES[ExtKind.S32],
+    Opc.TRUNC_I64_I32: "{a} & 0xFFFFFFFF",
+}
+
+_COMPARE = {
+    Cond.EQ: "==", Cond.NE: "!=", Cond.LT: "<", Cond.GE: ">=", Cond.LE: "<=", Cond.GT: ">",
+    Cond.LTU: "<", Cond.GEU: ">=", Cond.LEU: "<=", Cond.GTU: ">",
+}  # fmt: skip
+
+_LOADERS = {
+    MemOp.SIZE_8: "ld8u", MemOp.SIZE_8 | MemOp.SIGN: "ld8s",
+    MemOp.SIZE_16: "ld16u", MemOp.SIZE_16 | MemOp.SIGN: "ld16s",
+    MemOp.SIZE_32: "ld32u", MemOp.SIZE_32 | MemOp.SIGN: "ld32s",
+    MemOp.SIZE_64: "ld64", MemOp.SIZE_64 | MemOp.SIGN: "ld64",
+}  # fmt: skip
+_STORERS = {
+    MemOp.SIZE_8: "st8",
+    MemOp.SIZE_16: "st16",
+    MemOp.SIZE_32: "st32",
+    MemOp.SIZE_64: "st64",
+}
+
+
+def _sdiv(a: int, b: int, sign_bit: int, mask: int) -> int:
+    """Signed division rounding toward zero on unsigned-held operands."""
+    a = (a ^ sign_bit) - sign_bit
+    b = (b ^ sign_bit) - sign_bit
+    q = abs(a) // abs(b)
+    return (-q if (a < 0) != (b < 0) else q) & mask
+
+
+def _srem(a: int, b: int, sign_bit: int, mask: int) -> int:
+    a = (a ^ sign_bit) - sign_bit
+    b = (b ^ sign_bit) - sign_bit
+    r = abs(a) % abs(b)
+    return (-r if a < 0 else r) & mask
+
+
+class _Emitter:
+    """Writes the Python source of one TB."""
+
+    def __init__(self, block: Block, pc_slot: int) -> None:
+        self.block = block
+        self.pc_slot = pc_slot
+        self.lines: list[str] = []
+        self.helpers: dict[str, Callable[..., int | None]] = {}
+        self.insn_pc = block.pc
+
+    # -- operands ------------------------------------------------------------
+    def val(self, v: Value, type: Type = Type.I64) -> str:
+        if isinstance(v, Temp):
+            return f"S[{v.offset >> 3}]" if v.is_global else f"t{v.index}"
+        return hex(v & type.mask)
+
+    def target(self, t: Temp) -> str:
+        return f"S[{t.offset >> 3}]" if t.is_global else f"t{t.index}"
+
+    def compare(self, cond: Cond, a: Value, b: Value) -> str:
+        bits = next((v.type.bits for v in (a, b) if isinstance(v, Temp)), 64)
+        type = Type.I64 if bits == 64 else Type.I32
+        sa, sb = self.val(a, type), self.val(b, type)
+        if cond not in (Cond.EQ, Cond.NE) and not cond.is_unsigned:
+            # Flipping the sign bit maps signed order onto unsigned order.
+            flip = 1 << (bits - 1)
+            sa = hex((a ^ flip) & type.mask) if isinstance(a, int) else f"({sa} ^ {hex(flip)})"
+            sb = hex((b ^ flip) & type.mask) if isinstance(b, int) else f"({sb} ^ {hex(flip)})"
+        return f"{sa} {_COMPARE[cond]} {sb}"
+
+    # -- ops --------------------------------------------------------------------
+    def op(self, op: Op, indent: str) -> list[str]:
+        opc, args = op.opc, op.args
+        if opc in BINARY_OPS:
+            d, a, b = args
+            t = d.type
+            expr = _BINARY_TEMPLATES[opc].format(
+                a=self.val(a, t), b=self.val(b, t), M=hex(t.mask), BITS=t.bits,
+                SB=hex(1 << (t.bits - 1)), SHMASK=t.bits - 1,
+            )  # fmt: skip
+            return [f"{indent}{self.target(d)} = {expr}"]
+        if opc in _UNARY_TEMPLATES:
+            d, a = args
+            src_type = Type.I32 if opc in (Opc.EXTU_I32_I64, Opc.EXTS_I32_I64) else d.type
+            expr = _UNARY_TEMPLATES[opc].format(a=self.val(a, src_type), M=hex(d.type.mask))
+            return [f"{indent}{self.target(d)} = {expr}"]
+        if opc == Opc.EXT:
+            d, a, kind = args
+            return [f"{indent}{self.target(d)} = {_EXT_TEMPLATES[kind].format(a=self.val(a))}"]
+        if opc == Opc.SETCOND:
+            d, cond, a, b = args
+            return [f"{indent}{self.target(d)} = 1 if {self.compare(cond, a, b)} else 0"]
+        if opc == Opc.MOVCOND:
+            d, cond, a, b, vt, vf = args
+            t = d.type
+            expr = f"{self.val(vt, t)} if {self.compare(cond, a, b)} else {self.val(vf, t)}"
+            return [f"{indent}{self.target(d)} = {expr}"]
+        if opc == Opc.LD:
+            d, addr, memop, _mmu = args
+            fn = _LOADERS[MemOp(memop & ~MemOp.ALIGN)]
+            return [f"{indent}{self.target(d)} = {fn}({self.val(addr)}, {hex(self.insn_pc)})"]
+        if opc == Opc.ST:
+            v, addr, memop, _mmu = args
+            fn = _STORERS[MemOp(memop & 3)]
+            return [f"{indent}{fn}({self.val(addr)}, {self.val(v)}, {hex(self.insn_pc)})"]
+        if opc == Opc.CALL:
+            helper, d = args[0], args[1]
+            name = f"h_{helper.name}"
+            self.helpers[name] = helper.fn
+            call_args = ", ".join(["env"] + [self.val(a) for a in args[2:]])
+            call = f"{name}({call_args})"
+            return [f"{indent}{self.target(d)} = {call}" if d is not None else indent + call]
+        if opc == Opc.INSN_START:
+            self.insn_pc = args[0]
+            return [f"{indent}# {args[0]:#x}: {args[1]:#x}"]
+        if opc == Opc.GOTO_TB:
+            return [f"{indent}S[{self.pc_slot}] = {hex(args[0])}", f"{indent}return 0"]
+        if opc == Opc.GOTO_PTR:
+            return [f"{indent}S[{self.pc_slot}] = {self.val(args[0])}", f"{indent}return 0"]
+        if opc == Opc.EXIT:
+            return [f"{indent}return {int(args[0])}"]
+        raise ValueError(f"interpreter cannot run {op!r}")
+
+    # -- structure ----------------------------------------------------------------
+    def emit(self) -> str:
+        segments: list[list[Op]] = [[]]
+        segment_of_label: dict[int, int] = {}
+        for op in self.block.ops:
+            if op.opc == Opc.LABEL:
+                segment_of_label[op.args[0].index] = len(segments)
+                segments.append([])
+            else:
+                segments[-1].append(op)
+        out = ["def tb():"]
+        if len(segments) > 1:
+            out.append("    _b = 0")
+        for k, seg in enumerate(segments):
+            indent = "    "
+            if k:
+                out.append(f"    if _b == {k}:")
+                indent = "        "
+            body_start = len(out)
+            falls_through = True
+            for op in seg:
+                if op.opc == Opc.BR:
+                    out.append(f"{indent}_b = {segment_of_label[op.args[0].index]}")
+                    falls_through = False
+                    break
+                if op.opc == Opc.BRCOND:
+                    cond, a, b, label = op.args
+                    out.append(f"{indent}if {self.compare(cond, a, b)}:")
+                    out.append(f"{indent}    _b = {segment_of_label[label.index]}")
+                    out.append(f"{indent}else:")
+                    indent += "    "
+                    continue
+                out.extend(self.op(op, indent))
+                if op.opc in (Opc.GOTO_TB, Opc.GOTO_PTR, Opc.EXIT):
+                    falls_through = False
+                    break
+            if falls_through and k + 1 < len(segments):
+                out.append(f"{indent}_b = {k + 1}")
+            if len(out) == body_start:
+                out.append(f"{indent}pass")
+        return "\n".join(out) + "\n"
+
+
+class InterpBackend:
+    """Compiles TBs to Python functions bound to one CPU's state and memory."""
+
+    def __init__(self, env: Any, state: memoryview, memory: Any, pc_slot: int) -> None:
+        self.pc_slot = pc_slot
+        self.namespace: dict[str, Any] = {
+            "S": state,
+            "env": env,
+            "_sdiv": _sdiv,
+            "_srem": _srem,
+        }
+        for name in set(_LOADERS.values()) | set(_STORERS.values()):
+            self.namespace[name] = getattr(memory, name)
+
+    def source(self, block: Block) -> tuple[str, dict[str, Callable[..., int | None]]]:
+        emitter = _Emitter(block, self.pc_slot)
+        return emitter.emit(), emitter.helpers
+
+    def compile(self, block: Block) -> TBFunction:
+        src, helpers = self.source(block)
+        namespace = self.namespace
+        namespace.update(helpers)
+        code = compile(src, f"<tb {block.pc:#x}>", "exec")
+        local: dict[str, Any] = {}
+        exec(code, namespace, local)
+        return local["tb"]

@@ -1,0 +1,176 @@
+"""The `wasmemu` command line.
+
+`wasmemu user [options] PROGRAM [ARGS...]` runs a static riscv64 Linux
+program, with qemu-riscv64's option spelling where an option exists there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+USER_USAGE = """\
+usage: wasmemu user [options] PROGRAM [ARGS...]
+
+Run a static riscv64 Linux executable (like qemu-riscv64).
+
+options:
+  --tier interp       execution tier (interp: the Python interpreter tier)
+  -d ITEMS            debug output, comma separated: unimp (report unsupported
+                      system calls once), op (print the IR of each new TB)
+  -R SIZE             guest address space size, e.g. 1G (default), 256M, 4G
+  -0 ARGV0            argv[0] for the program (default: PROGRAM)
+  -E VAR=VALUE        set an environment variable for the program
+  -U VAR              remove an environment variable for the program
+  -h, --help          show this help
+"""
+
+TIERS = ("interp",)
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B")
+    mult = 1
+    if t and t[-1] in units:
+        mult, t = units[t[-1]], t[:-1]
+    try:
+        value = int(t, 0) * mult
+    except ValueError:
+        raise UsageError(
+            f"'{text}' is not a size; use a number with K, M or G, e.g. 512M"
+        ) from None
+    if value <= 0:
+        raise UsageError(f"size '{text}' must be positive")
+    return value
+
+
+def _user(argv: Sequence[str]) -> int:
+    from engine.linux_user.elf import ElfError
+    from engine.linux_user.process import Options, Process
+
+    options = Options()
+    env = dict(os.environb) if hasattr(os, "environb") else {}
+    argv0: str | None = None
+    debug_ops = False
+    args = list(argv)
+    i = 0
+
+    def value() -> str:
+        nonlocal i
+        if i + 1 >= len(args):
+            raise UsageError(f"option {args[i]} needs a value")
+        i += 1
+        return args[i]
+
+    while i < len(args) and args[i].startswith("-"):
+        opt = args[i]
+        if opt in ("-h", "--help"):
+            sys.stdout.write(USER_USAGE)
+            return 0
+        if opt == "--":
+            i += 1
+            break
+        if opt == "--tier":
+            tier = value()
+            if tier not in TIERS:
+                raise UsageError(f"unknown tier '{tier}'; choose one of: {', '.join(TIERS)}")
+        elif opt == "-d":
+            for item in value().split(","):
+                if item == "unimp":
+                    options.log_unimplemented = True
+                elif item == "op":
+                    debug_ops = True
+                else:
+                    raise UsageError(f"unknown -d item '{item}'; known: unimp, op")
+        elif opt == "-R":
+            options.address_space = parse_size(value())
+        elif opt == "-0":
+            argv0 = value()
+        elif opt == "-E":
+            k, sep, v = value().partition("=")
+            if not sep:
+                raise UsageError("-E needs VAR=VALUE")
+            env[os.fsencode(k)] = os.fsencode(v)
+        elif opt == "-U":
+            env.pop(os.fsencode(value()), None)
+        else:
+            raise UsageError(f"unknown option '{opt}' (see wasmemu user --help)")
+        i += 1
+    if i >= len(args):
+        raise UsageError("no program given (see wasmemu user --help)")
+    program = args[i]
+    guest_argv = [os.fsencode(argv0 or program)] + [os.fsencode(a) for a in args[i + 1 :]]
+    envp = [k + b"=" + v for k, v in env.items()]
+
+    if not os.path.exists(program):
+        print(f"wasmemu: {program}: no such file", file=sys.stderr)
+        return 127
+    if hasattr(signal, "SIGPIPE"):
+        # A guest writing to a closed pipe dies of SIGPIPE, as a native program does.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        process = Process(program, guest_argv, envp, options)
+    except ElfError as e:
+        print(f"wasmemu: {e}", file=sys.stderr)
+        return 126
+    except (OSError, ValueError) as e:
+        print(f"wasmemu: cannot load {program}: {e}", file=sys.stderr)
+        return 126
+    if debug_ops:
+        _trace_translations(process)
+    return process.run()
+
+
+def _trace_translations(process: object) -> None:
+    cpu = process.cpu  # type: ignore[attr-defined]
+    original = cpu.translate_block
+
+    def traced(pc: int):
+        block = original(pc)
+        sys.stderr.write(block.dump() + "\n\n")
+        return block
+
+    cpu.translate_block = traced
+
+
+COMMANDS = {"user": _user}
+MAIN_USAGE = """\
+usage: wasmemu COMMAND [options] ...
+
+commands:
+  user PROGRAM [ARGS...]   run a static riscv64 Linux program
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write(MAIN_USAGE)
+        return 0 if args else 2
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(f"wasmemu: unknown command '{args[0]}'\n{MAIN_USAGE}", file=sys.stderr, end="")
+        return 2
+    try:
+        return command(args[1:])
+    except UsageError as e:
+        print(f"wasmemu: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the last line of defence: a message, never a traceback
+        if os.environ.get("WASMEMU_DEBUG"):
+            raise
+        print(
+            f"wasmemu: internal error: {type(e).__name__}: {e}\n"
+            "wasmemu: this is a bug in wasmemu; rerun with WASMEMU_DEBUG=1 for details",
+            file=sys.stderr,
+        )
+        return 70

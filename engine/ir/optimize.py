@@ -1,0 +1,219 @@
+"""Block-local optimizations: constant folding and propagation, then dead-code removal.
+
+Knowledge about values is kept per basic block: it is dropped at every label
+(another path may join there) and, for globals, at helper calls that write
+the CPU state.
+"""
+
+from __future__ import annotations
+
+from engine.ir import semantics
+from engine.ir.core import (
+    BINARY_OPS,
+    EXIT_OPS,
+    UNARY_OPS,
+    Block,
+    HelperFlags,
+    Op,
+    Opc,
+    Temp,
+    Type,
+    Value,
+)
+
+_PURE_VALUE_OPS = BINARY_OPS | UNARY_OPS | {Opc.EXT, Opc.SETCOND, Opc.MOVCOND}
+
+
+def optimize(block: Block) -> Block:
+    fold_constants(block)
+    remove_unreachable(block)
+    remove_dead_code(block)
+    return block
+
+
+def _key(t: Temp) -> object:
+    return ("g", t.offset) if t.is_global else t.index
+
+
+def _resolve(v: Value, known: dict[object, int]) -> Value:
+    if isinstance(v, Temp):
+        return known.get(_key(v), v)
+    return v
+
+
+def _simplify(op: Op) -> tuple[Opc, tuple] | None:
+    """Algebraic identities with one constant operand; returns a replacement (opc, args)."""
+    opc = op.opc
+    d, a, b = op.args
+    mask = d.type.mask
+    if isinstance(b, int):
+        b &= mask
+        if b == 0 and opc in (Opc.ADD, Opc.SUB, Opc.OR, Opc.XOR, Opc.SHL, Opc.SHR, Opc.SAR):
+            return Opc.MOV, (d, a)
+        if (b == 0 and opc in (Opc.AND, Opc.MUL)) or (b == mask and opc == Opc.OR):
+            return Opc.MOV, (d, b)
+        if (b == mask and opc == Opc.AND) or (b == 1 and opc in (Opc.MUL, Opc.DIV, Opc.DIVU)):
+            return Opc.MOV, (d, a)
+    if isinstance(a, int):
+        a &= mask
+        if a == 0 and opc in (Opc.ADD, Opc.OR, Opc.XOR):
+            return Opc.MOV, (d, b)
+        if a == 0 and opc in (Opc.AND, Opc.MUL, Opc.SHL, Opc.SHR, Opc.SAR):
+            return Opc.MOV, (d, 0)
+        if a == 1 and opc == Opc.MUL:
+            return Opc.MOV, (d, b)
+    return None
+
+
+def _fold(op: Op, bits: int) -> int | None:
+    """The constant result of a pure op whose inputs are all constants, else None.
+
+    `bits` is the width of the compared operands of SETCOND/MOVCOND, which the
+    constants themselves no longer carry.
+    """
+    opc = op.opc
+    args = op.args
+    d = args[0]
+    try:
+        if opc in BINARY_OPS:
+            return semantics.binary(opc, args[1], args[2], d.type)
+        if opc in UNARY_OPS:
+            return semantics.unary(opc, args[1], d.type)
+        if opc == Opc.EXT:
+            return semantics.extend(args[2], args[1])
+        if opc == Opc.SETCOND:
+            return int(semantics.compare(args[1], args[2], args[3], bits))
+        if opc == Opc.MOVCOND:
+            chosen = args[4] if semantics.compare(args[1], args[2], args[3], bits) else args[5]
+            return chosen & d.type.mask
+    except ArithmeticError:
+        # A division whose precondition fails is never executed by a correct
+        # frontend (it is guarded); leave it for the backend rather than guess.
+        return None
+    return None
+
+
+def _operand_bits(a: Value, b: Value) -> int:
+    for v in (a, b):
+        if isinstance(v, Temp):
+            return v.type.bits
+    return 64
+
+
+def fold_constants(block: Block) -> None:
+    known: dict[object, int] = {}
+    out: list[Op] = []
+    for op in block.ops:
+        opc = op.opc
+        if opc == Opc.LABEL:
+            known.clear()
+            out.append(op)
+            continue
+        inputs = op.inputs()
+        # Comparisons take their width from their operands, which may become constants.
+        bits = _operand_bits(*inputs[:2]) if len(inputs) >= 2 else 64
+        if inputs:
+            op.replace_inputs([_resolve(v, known) for v in inputs])
+        if opc in _PURE_VALUE_OPS:
+            if opc in BINARY_OPS:
+                repl = _simplify(op)
+                if repl is not None:
+                    op.opc, op.args = repl
+            if all(not isinstance(v, Temp) for v in op.inputs()):
+                value = _fold(op, bits)
+                if value is not None:
+                    op.opc, op.args = Opc.MOV, (op.args[0], value)
+        elif opc == Opc.CALL:
+            helper, d = op.args[0], op.args[1]
+            args = op.args[2:]
+            if helper.flags & HelperFlags.PURE and d is not None:
+                if all(isinstance(v, int) for v in args):
+                    op.opc, op.args = Opc.MOV, (d, helper.fn(None, *args) & d.type.mask)
+            elif helper.flags & HelperFlags.WRITES_STATE:
+                for k in [k for k in known if isinstance(k, tuple)]:
+                    del known[k]
+        elif opc == Opc.BRCOND:
+            cond, a, b, label = op.args
+            if isinstance(a, int) and isinstance(b, int):
+                if not semantics.compare(cond, a, b, bits):
+                    continue  # never taken
+                op.opc, op.args = Opc.BR, (label,)
+        elif opc == Opc.GOTO_PTR and isinstance(op.args[0], int):
+            op.opc, op.args = Opc.GOTO_TB, (op.args[0] & Type.I64.mask,)
+
+        d = op.dst
+        if d is not None:
+            if op.opc == Opc.MOV and isinstance(op.args[1], int):
+                known[_key(d)] = op.args[1] & d.type.mask
+            else:
+                known.pop(_key(d), None)
+        out.append(op)
+    block.ops = out
+
+
+def remove_unreachable(block: Block) -> None:
+    """Drop ops after an unconditional transfer up to the next label that is branched to."""
+    targets = {op.args[-1].index for op in block.ops if op.opc in (Opc.BR, Opc.BRCOND)}
+    out: list[Op] = []
+    dead = False
+    for op in block.ops:
+        if op.opc == Opc.LABEL:
+            if op.args[0].index not in targets:
+                continue
+            dead = False
+        if dead:
+            continue
+        out.append(op)
+        if op.opc in EXIT_OPS or op.opc == Opc.BR:
+            dead = True
+    # A branch straight to the label that follows it does nothing.
+    cleaned: list[Op] = []
+    for i, op in enumerate(out):
+        if (
+            op.opc == Opc.BR
+            and i + 1 < len(out)
+            and out[i + 1].opc == Opc.LABEL
+            and out[i + 1].args[0] is op.args[0]
+        ):
+            continue
+        cleaned.append(op)
+    block.ops = cleaned
+
+
+def _has_side_effects(op: Op) -> bool:
+    if op.opc in _PURE_VALUE_OPS:
+        return op.args[0].is_global
+    if op.opc == Opc.CALL:
+        helper, d = op.args[0], op.args[1]
+        return not (helper.flags & HelperFlags.PURE) or (d is not None and d.is_global)
+    return True  # loads may fault; stores, branches, labels and exits matter
+
+
+def remove_dead_code(block: Block) -> None:
+    """Backward liveness over local temps; branches are forward, so one pass suffices."""
+    live: set[int] = set()
+    live_at_label: dict[int, set[int]] = {}
+    kept: list[Op] = []
+    for op in reversed(block.ops):
+        opc = op.opc
+        if opc == Opc.LABEL:
+            live_at_label[op.args[0].index] = set(live)
+            kept.append(op)
+            continue
+        if opc in EXIT_OPS:
+            live = set()
+        elif opc == Opc.BR:
+            live = set(live_at_label.get(op.args[0].index, ()))
+        elif opc == Opc.BRCOND:
+            live |= live_at_label.get(op.args[3].index, set())
+        d = op.dst
+        if d is not None and not d.is_global and d.index not in live and not _has_side_effects(op):
+            continue
+        if d is not None and not d.is_global:
+            live.discard(d.index)
+        for v in op.inputs():
+            if isinstance(v, Temp) and not v.is_global:
+                live.add(v.index)
+        kept.append(op)
+    kept.reverse()
+    block.ops = kept

@@ -1,0 +1,51 @@
+"""Layout of the RISC-V hart state in memory, and the IR globals that name it.
+
+Every field is an 8-byte little-endian slot, so the state is one array of u64:
+Python views it as memoryview('Q'), generated Wasm addresses it with constant
+offsets, and helpers read and write the same bytes.
+"""
+
+from __future__ import annotations
+
+from engine.ir.builder import make_global
+from engine.ir.core import Temp
+
+# Slot indices (multiply by 8 for byte offsets).
+X0 = 0  # x0..x31 occupy slots 0..31; slot 0 always holds zero
+PC = 32
+F0 = 33  # f0..f31 occupy slots 33..64, raw 64-bit (NaN-boxed singles)
+FFLAGS = 65
+FRM = 66
+INSTRET = 67  # retired instructions (also reported as cycle)
+RES_ADDR = 68  # LR reservation address, or NO_RESERVATION
+EXC_CAUSE = 69  # synchronous trap being reported to the host (mcause encoding)
+EXC_TVAL = 70
+RES_VALUE = 71  # the value LR loaded (sign-extended for .w)
+N_SLOTS = 72
+
+NO_RESERVATION = 0xFFFF_FFFF_FFFF_FFFF
+STATE_BYTES = N_SLOTS * 8
+
+X_NAMES = (
+    "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
+    "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6"
+).split()
+
+
+class Globals:
+    """IR globals for the hart state; one instance is shared by all translations."""
+
+    def __init__(self) -> None:
+        self.x: list[Temp] = [make_global(X_NAMES[i], (X0 + i) * 8) for i in range(32)]
+        self.f: list[Temp] = [make_global(f"f{i}", (F0 + i) * 8) for i in range(32)]
+        self.pc = make_global("pc", PC * 8)
+        self.fflags = make_global("fflags", FFLAGS * 8)
+        self.frm = make_global("frm", FRM * 8)
+        self.instret = make_global("instret", INSTRET * 8)
+        self.res_addr = make_global("res_addr", RES_ADDR * 8)
+        self.res_value = make_global("res_value", RES_VALUE * 8)
+        self.exc_cause = make_global("exc_cause", EXC_CAUSE * 8)
+        self.exc_tval = make_global("exc_tval", EXC_TVAL * 8)
+
+
+GLOBALS = Globals()
