@@ -241,8 +241,9 @@ class InterpBackend:
             "_sdiv": _sdiv,
             "_srem": _srem,
         }
-        for name in set(_LOADERS.values()) | set(_STORERS.values()):
-            self.namespace[name] = getattr(memory, name)
+        if memory is not None:
+            for name in set(_LOADERS.values()) | set(_STORERS.values()):
+                self.namespace[name] = getattr(memory, name)
 
     def source(self, block: Block) -> tuple[str, dict[str, Callable[..., int | None]]]:
         emitter = _Emitter(block, self.pc_slot)

@@ -26,8 +26,10 @@ _PURE_VALUE_OPS = BINARY_OPS | UNARY_OPS | {Opc.EXT, Opc.SETCOND, Opc.MOVCOND}
 
 def optimize(block: Block) -> Block:
     fold_constants(block)
+    propagate_copies(block)
     remove_unreachable(block)
     remove_dead_code(block)
+    coalesce_moves(block)
     return block
 
 
@@ -151,6 +153,64 @@ def fold_constants(block: Block) -> None:
     block.ops = out
 
 
+def propagate_copies(block: Block) -> None:
+    """Read the original instead of a local copy while neither has been overwritten."""
+    copies: dict[int, Temp] = {}  # local temp index -> the temp it copies
+
+    def forget(written: Temp) -> None:
+        key = _key(written)
+        for k in [k for k, src in copies.items() if _key(src) == key]:
+            del copies[k]
+        if not written.is_global:
+            copies.pop(written.index, None)
+
+    for op in block.ops:
+        if op.opc == Opc.LABEL:
+            copies.clear()
+            continue
+        inputs = op.inputs()
+        if inputs and copies:
+            op.replace_inputs(
+                [copies.get(v.index, v) if isinstance(v, Temp) and not v.is_global else v
+                 for v in inputs]
+            )  # fmt: skip
+        if op.opc == Opc.CALL and op.args[0].flags & HelperFlags.WRITES_STATE:
+            for k in [k for k, src in copies.items() if src.is_global]:
+                del copies[k]
+        d = op.dst
+        if d is not None:
+            forget(d)
+            src = op.args[1] if op.opc == Opc.MOV else None
+            if not d.is_global and isinstance(src, Temp) and src.type == d.type:
+                copies[d.index] = src
+
+
+def coalesce_moves(block: Block) -> None:
+    """Make `op t, ...; mov g, t` write g directly when t is used nowhere else."""
+    uses: dict[int, int] = {}
+    for op in block.ops:
+        for v in op.inputs():
+            if isinstance(v, Temp) and not v.is_global:
+                uses[v.index] = uses.get(v.index, 0) + 1
+    out: list[Op] = []
+    for op in block.ops:
+        if op.opc == Opc.MOV and out and isinstance(op.args[1], Temp):
+            src, prev = op.args[1], out[-1]
+            if (
+                not src.is_global
+                and uses.get(src.index) == 1
+                and prev.dst is src
+                and prev.opc in _PURE_VALUE_OPS | {Opc.LD, Opc.CALL}
+                and src.type == op.args[0].type
+            ):
+                args = list(prev.args)
+                args[1 if prev.opc == Opc.CALL else 0] = op.args[0]
+                prev.args = tuple(args)
+                continue
+        out.append(op)
+    block.ops = out
+
+
 def remove_unreachable(block: Block) -> None:
     """Drop ops after an unconditional transfer up to the next label that is branched to."""
     targets = {op.args[-1].index for op in block.ops if op.opc in (Opc.BR, Opc.BRCOND)}
@@ -166,7 +226,8 @@ def remove_unreachable(block: Block) -> None:
         out.append(op)
         if op.opc in EXIT_OPS or op.opc == Opc.BR:
             dead = True
-    # A branch straight to the label that follows it does nothing.
+    # A branch straight to the label that follows it does nothing; a label
+    # nobody branches to any more is dropped so blocks can merge.
     cleaned: list[Op] = []
     for i, op in enumerate(out):
         if (
@@ -177,7 +238,8 @@ def remove_unreachable(block: Block) -> None:
         ):
             continue
         cleaned.append(op)
-    block.ops = cleaned
+    targets = {op.args[-1].index for op in cleaned if op.opc in (Opc.BR, Opc.BRCOND)}
+    block.ops = [op for op in cleaned if op.opc != Opc.LABEL or op.args[0].index in targets]
 
 
 def _has_side_effects(op: Op) -> bool:

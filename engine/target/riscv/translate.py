@@ -374,9 +374,11 @@ class RiscvTranslator:
         try:
             low = self.fetch16(pc)
             length = d.insn_length(low)
-            if length == 4:
-                return low | (self.fetch16((pc + 2) & M64) << 16), 4
-            return low, 2 if length == 2 else 0
+            if length == 2:
+                return low, 2
+            high = self.fetch16((pc + 2) & M64)
+            # Longer encodings are not defined: report their first 32 bits.
+            return low | (high << 16), length
         except Exception:
             return None
 
