@@ -17,7 +17,12 @@ usage: wasmemu user [options] PROGRAM [ARGS...]
 Run a static riscv64 Linux executable (like qemu-riscv64).
 
 options:
-  --tier interp       execution tier (interp: the Python interpreter tier)
+  --tier TIER         interp: Python interpreter only; wasm: compile every block
+                      to WebAssembly before it runs; auto (default): interpreter
+                      first, blocks run more than --tb-threshold times compiled
+  --wasm MODE         wasm64 (memory64, default) or wasm32 (32-bit memory, for
+                      engines without memory64; guest space below 4 GiB)
+  --tb-threshold N    executions before a block is compiled in tier auto (default 50)
   -d ITEMS            debug output, comma separated: unimp (report unsupported
                       system calls once), op (print the IR of each new TB)
   -R SIZE             guest address space size, e.g. 1G (default), 256M, 4G
@@ -27,7 +32,8 @@ options:
   -h, --help          show this help
 """
 
-TIERS = ("interp",)
+TIERS = ("interp", "wasm", "auto")
+WASM_MODES = ("wasm64", "wasm32")
 
 
 class UsageError(Exception):
@@ -53,9 +59,12 @@ def parse_size(text: str) -> int:
 
 def _user(argv: Sequence[str]) -> int:
     from engine.linux_user.elf import ElfError
+    from engine.linux_user.execution import ExecutionOptions
     from engine.linux_user.process import Options, Process
+    from engine.target.riscv.cpu import TierConfig
 
     options = Options()
+    tier, wasm_mode, threshold = "auto", "wasm64", TierConfig().threshold
     env = dict(os.environb) if hasattr(os, "environb") else {}
     argv0: str | None = None
     debug_ops = False
@@ -81,6 +90,15 @@ def _user(argv: Sequence[str]) -> int:
             tier = value()
             if tier not in TIERS:
                 raise UsageError(f"unknown tier '{tier}'; choose one of: {', '.join(TIERS)}")
+        elif opt == "--wasm":
+            wasm_mode = value()
+            if wasm_mode not in WASM_MODES:
+                raise UsageError(f"unknown Wasm mode '{wasm_mode}'; choose wasm64 or wasm32")
+        elif opt == "--tb-threshold":
+            text = value()
+            if not text.isdigit():
+                raise UsageError(f"--tb-threshold needs a whole number, not '{text}'")
+            threshold = int(text)
         elif opt == "-d":
             for item in value().split(","):
                 if item == "unimp":
@@ -105,6 +123,7 @@ def _user(argv: Sequence[str]) -> int:
         i += 1
     if i >= len(args):
         raise UsageError("no program given (see wasmemu user --help)")
+    options.execution = ExecutionOptions(TierConfig(tier=tier, threshold=threshold), wasm_mode)
     program = args[i]
     guest_argv = [os.fsencode(argv0 or program)] + [os.fsencode(a) for a in args[i + 1 :]]
     envp = [k + b"=" + v for k, v in env.items()]

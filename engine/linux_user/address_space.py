@@ -34,11 +34,13 @@ def _allocate_buffer(size: int) -> bytearray | memoryview:
 
 
 class AddressSpace:
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    def __init__(
+        self, size: int = DEFAULT_SIZE, buffer: bytearray | memoryview | None = None
+    ) -> None:
         if size < 64 << 20 or size > 1 << 32 or size % PAGE:
             raise ValueError("guest address space must be 64 MiB..4 GiB, a multiple of 4 KiB")
         self.size = size
-        self.buffer = _allocate_buffer(size)
+        self.buffer = _allocate_buffer(size) if buffer is None else buffer
         self.memory = FlatMemory(self.buffer, LOW, size)
         self.stack_top = size
         self.mmap_top = size - STACK_SIZE - (16 << 20)

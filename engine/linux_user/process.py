@@ -13,8 +13,9 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from engine.linux_user.address_space import DEFAULT_SIZE, AddressSpace
+from engine.linux_user.address_space import DEFAULT_SIZE
 from engine.linux_user.elf import ElfError, parse_elf
+from engine.linux_user.execution import ExecutionOptions, create_process_image
 from engine.linux_user.loader import load_program
 from engine.linux_user.syscalls import (
     ExecRequest,
@@ -24,7 +25,6 @@ from engine.linux_user.syscalls import (
     s32,
 )
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import RiscvCpu
 from engine.target.riscv.exceptions import Cause
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -58,6 +58,7 @@ class Options:
     address_space: int = DEFAULT_SIZE
     log_unimplemented: bool = False
     optimize: bool = True
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
 
 @dataclass
@@ -164,9 +165,10 @@ class Process:
             raise ElfError(f"{path}: is a directory") from None
         elf = parse_elf(data, path)
         self.exe_path = os.path.abspath(path)
-        self.space = AddressSpace(self.options.address_space)
+        self.space, self.cpu = create_process_image(
+            self.options.address_space, self.options.execution, self.options.optimize
+        )
         loaded = load_program(self.space, elf, argv, envp, os.fsencode(path))
-        self.cpu = RiscvCpu(self.space.memory, optimize_ir=self.options.optimize)
         self.cpu.pc = loaded.entry
         self.cpu.set_x(2, loaded.sp)
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from rvgen import CODE_BASE, DATA_BASE, DATA_SIZE, S_REGS, Case
 
-from engine.memory import FlatMemory
+from engine.linux_user.execution import ExecutionOptions, create_process_image
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import RiscvCpu
+from engine.target.riscv.cpu import TierConfig
 from engine.target.riscv.exceptions import Cause
 
-SPACE = 0x80000
+SPACE = 64 << 20
 
 
 @dataclass
@@ -74,16 +74,36 @@ def run_unicorn(case: Case) -> Outcome:
     )
 
 
-def run_wasmemu(case: Case) -> Outcome:
-    buf = bytearray(SPACE)
-    buf[CODE_BASE : CODE_BASE + len(case.code)] = case.code
-    buf[DATA_BASE : DATA_BASE + DATA_SIZE] = case.data
-    cpu = RiscvCpu(FlatMemory(buf, CODE_BASE, SPACE))
+TIER_MODES = {
+    "interp": ExecutionOptions(TierConfig(tier="interp")),
+    "wasm64": ExecutionOptions(TierConfig(tier="wasm"), "wasm64"),
+    "wasm32": ExecutionOptions(TierConfig(tier="wasm"), "wasm32"),
+}
+_machines: dict[str, tuple] = {}
+
+
+def _machine(mode: str) -> tuple:
+    """One address space and hart per mode, reused: creating a Wasm engine is slow."""
+    if mode not in _machines:
+        _machines[mode] = create_process_image(SPACE, TIER_MODES[mode])
+    return _machines[mode]
+
+
+def run_wasmemu(case: Case, mode: str = "interp") -> Outcome:
+    space, cpu = _machine(mode)
+    mem = space.memory
+    mem.fill(CODE_BASE, 0x10000)
+    mem.write(CODE_BASE, case.code)
+    mem.write(DATA_BASE, case.data)
+    cpu.request_tb_flush()
     s = cpu.state
-    for i in range(32):
+    for slot in range(st.N_SLOTS):
+        s[slot] = 0
+    s[st.RES_ADDR] = st.NO_RESERVATION
+    for i in range(1, 32):
         s[st.X0 + i] = case.x[i]
+    for i in range(32):
         s[st.F0 + i] = case.f[i]
-    s[st.X0] = 0
     s[st.FRM] = case.frm
     cpu.pc = CODE_BASE
     cpu.run()
@@ -93,6 +113,6 @@ def run_wasmemu(case: Case) -> Outcome:
         x=[s[st.X0 + i] for i in range(32)],
         f=[s[st.F0 + i] for i in range(32)],
         fcsr=s[st.FFLAGS] | (s[st.FRM] << 5),
-        data=bytes(buf[DATA_BASE : DATA_BASE + DATA_SIZE]),
+        data=mem.read(DATA_BASE, DATA_SIZE),
         finished=finished,
     )

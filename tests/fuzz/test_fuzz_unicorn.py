@@ -43,6 +43,20 @@ def test_random_sequences_match_unicorn(seeds: range) -> None:
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("mode", ["wasm64", "wasm32"])
+@pytest.mark.parametrize("seeds", batches(100), ids=lambda r: f"seeds{r.start}-{r.stop - 1}")
+def test_wasm_tiers_agree_with_the_interpreter_bit_for_bit(seeds: range, mode: str) -> None:
+    """Every tier is held to the interpreter, which is held to unicorn above."""
+    failures = []
+    for seed in seeds:
+        for legacy in (True, False):  # the full stream too: fmin/fmax, LR/SC
+            case = make_case(seed, legacy_ref=legacy)
+            diff = run_wasmemu(case, "interp").differences(run_wasmemu(case, mode))
+            if diff:
+                failures.append(f"seed {seed} legacy={legacy}: {diff}")
+    assert not failures, "\n".join(failures)
+
+
 def test_known_quirk_is_still_the_only_difference() -> None:
     for seed, expected in KNOWN_REFERENCE_QUIRKS.items():
         case = make_case(seed, legacy_ref=True)

@@ -1,42 +1,90 @@
-"""A RISC-V hart: its state, its translation cache, and the loop that runs TBs.
+"""A RISC-V hart: its state, its translation cache, and the loops that run TBs.
 
 `run()` executes translated blocks until one reports a synchronous exception
 (ecall included); the caller (user-mode runner or system board) handles it
 and calls `run()` again.
+
+Tiers: `interp` runs every TB as a Python function. `wasm` compiles every TB
+before it first runs. `auto` runs a TB on the interpreter until it has been
+executed `threshold` times, then queues it; queued TBs are compiled together
+in one module once `batch` of them wait, or once the interpreter has run
+`patience` more TBs, so a lone hot loop does not wait for company forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine.backend.interp import InterpBackend
-from engine.ir.core import Block
+from engine.ir.core import Block, Exit, Opc
 from engine.ir.optimize import optimize
 from engine.target.riscv import state as st
 from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.translate import FetchFault, RiscvTranslator
 
+TIERS = ("interp", "wasm", "auto")
+DISPATCH_BUDGET = 1 << 20
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    tier: str = "interp"
+    threshold: int = 50
+    batch: int = 64
+    patience: int = 20_000
+    # In the wasm tier, how many statically reachable TBs to compile along with a missing one.
+    region: int = 16
+
 
 class Stats:
-    __slots__ = ("exits", "insns_translated", "tbs_translated")
+    __slots__ = ("exits", "insns_translated", "tbs_compiled", "tbs_translated")
 
     def __init__(self) -> None:
         self.tbs_translated = 0
         self.insns_translated = 0
+        self.tbs_compiled = 0
         self.exits = 0
 
 
+class TB:
+    """A translated block: its interpreter function, how often it ran, its IR until compiled."""
+
+    __slots__ = ("block", "count", "fn", "pc")
+
+    def __init__(self, pc: int, fn: Callable[[], int], block: Block | None) -> None:
+        self.pc = pc
+        self.fn = fn
+        self.block = block
+        self.count = 0
+
+
 class RiscvCpu:
-    def __init__(self, memory: Any, optimize_ir: bool = True) -> None:
+    def __init__(
+        self,
+        memory: Any,
+        state: memoryview | None = None,
+        optimize_ir: bool = True,
+        config: TierConfig | None = None,
+        jit: Any = None,
+    ) -> None:
         self.memory = memory
-        self.state_buffer = bytearray(st.STATE_BYTES)
-        self.state = memoryview(self.state_buffer).cast("Q")
+        if state is None:
+            state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+        self.state = state
         self.state[st.RES_ADDR] = st.NO_RESERVATION
         self.translator = RiscvTranslator(memory.fetch16)
         self.backend = InterpBackend(self, self.state, memory, st.PC)
         self.optimize_ir = optimize_ir
-        self.tbs: dict[int, Callable[[], int]] = {}
+        self.config = config or TierConfig()
+        self.jit = jit
+        if self.config.tier != "interp" and jit is None:
+            raise ValueError(f"tier {self.config.tier} needs a Wasm JIT")
+        self.tbs: dict[int, TB] = {}
+        self.compiled: dict[int, int] = {}  # pc -> table slot
+        self.queue: list[TB] = []
+        self.since_queued = 0
         self.stats = Stats()
 
     # -- registers, for loaders and system calls ------------------------------------
@@ -59,6 +107,10 @@ class RiscvCpu:
     def request_tb_flush(self) -> None:
         # Safe while a TB runs: its function stays alive until it returns.
         self.tbs.clear()
+        self.compiled.clear()
+        self.queue.clear()
+        if self.jit is not None:
+            self.jit.clear_lookup()
 
     def translate_block(self, pc: int) -> Block:
         block = self.translator.translate(pc)
@@ -66,13 +118,48 @@ class RiscvCpu:
             optimize(block)
         return block
 
-    def _translate(self, pc: int) -> Callable[[], int]:
-        block = self.translate_block(pc)
-        fn = self.backend.compile(block)
-        self.tbs[pc] = fn
+    def _translate(self, pc: int) -> TB:
+        try:
+            block = self.translate_block(pc)
+        except FetchFault as e:
+            raise GuestException(Cause.INSN_ACCESS_FAULT, e.addr, pc) from None
+        keep = block if self.jit is not None else None
+        tb = TB(pc, self.backend.compile(block), keep)
+        self.tbs[pc] = tb
         self.stats.tbs_translated += 1
         self.stats.insns_translated += block.n_insns
-        return fn
+        return tb
+
+    def _compile(self, tbs: list[TB]) -> None:
+        slots = self.jit.compile([tb.block for tb in tbs])
+        for tb, slot in zip(tbs, slots, strict=True):
+            self.compiled[tb.pc] = slot
+            self.jit.set_lookup(tb.pc, slot)
+            tb.block = None
+        self.stats.tbs_compiled += len(tbs)
+
+    def _region(self, tb: TB) -> list[TB]:
+        """tb plus up to config.region untranslated TBs reachable by constant jumps."""
+        region, frontier, seen = [tb], [tb], {tb.pc}
+        while frontier and len(region) < self.config.region:
+            block = frontier.pop(0).block
+            for op in block.ops if block else ():
+                if op.opc != Opc.GOTO_TB:
+                    continue
+                target = op.args[0]
+                if target in seen or target in self.compiled or len(region) >= self.config.region:
+                    continue
+                seen.add(target)
+                other = self.tbs.get(target)
+                if other is None:
+                    try:
+                        other = self._translate(target)
+                    except GuestException:
+                        continue  # not code (yet): leave it for when it runs
+                if other.block is not None:
+                    region.append(other)
+                    frontier.append(other)
+        return region
 
     # -- execution -----------------------------------------------------------------------
     def _record_trap(self, exc: GuestException) -> None:
@@ -84,21 +171,60 @@ class RiscvCpu:
 
     def run(self) -> None:
         """Run until a synchronous exception; its cause and tval are in the state."""
-        state = self.state
-        get = self.tbs.get
-        translate = self._translate
         try:
-            while True:
-                pc = state[st.PC]
-                fn = get(pc)
-                if fn is None:
-                    try:
-                        fn = translate(pc)
-                    except FetchFault as e:
-                        raise GuestException(Cause.INSN_ACCESS_FAULT, e.addr, pc) from None
-                if fn():
-                    self.stats.exits += 1
-                    return
+            if self.jit is None:
+                self._run_interp()
+            else:
+                self._run_tiered()
         except GuestException as exc:
             self.stats.exits += 1
             self._record_trap(exc)
+
+    def _run_interp(self) -> None:
+        state = self.state
+        get = self.tbs.get
+        translate = self._translate
+        while True:
+            pc = state[st.PC]
+            tb = get(pc) or translate(pc)
+            if tb.fn():
+                self.stats.exits += 1
+                return
+
+    def _run_tiered(self) -> None:
+        jit = self.jit
+        while True:
+            code = jit.run(DISPATCH_BUDGET)
+            self.stats.exits += 1
+            if code == Exit.EXCEPTION:
+                return
+            if code != Exit.NEXT and self._interpret_until_compiled():
+                return
+
+    def _interpret_until_compiled(self) -> bool:
+        """Run TBs on the interpreter until the next one is compiled; True on an exception."""
+        state, compiled, config = self.state, self.compiled, self.config
+        eager = config.tier == "wasm"
+        while True:
+            pc = state[st.PC]
+            slot = compiled.get(pc)
+            if slot is not None:
+                self.jit.set_lookup(pc, slot)
+                return False
+            tb = self.tbs.get(pc) or self._translate(pc)
+            if eager:
+                self._compile(self._region(tb))
+                continue
+            tb.count += 1
+            if tb.count == max(config.threshold, 1):
+                self.queue.append(tb)
+            if self.queue:
+                self.since_queued += 1
+                if len(self.queue) >= config.batch or self.since_queued >= config.patience:
+                    self._compile(self.queue)
+                    self.queue = []
+                    self.since_queued = 0
+                    if tb.pc in compiled:
+                        continue
+            if tb.fn():
+                return True

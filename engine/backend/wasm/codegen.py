@@ -1,0 +1,375 @@
+"""IR translation blocks to WebAssembly functions.
+
+Each TB becomes one function `() -> i32` that returns an `Exit` code with the
+next pc stored in the CPU state, exactly like an interpreter-tier TB. IR locals
+become Wasm locals (the engine allocates registers); globals are loads and
+stores at constant offsets of the state in linear memory. Forward-only
+branches map onto nested blocks opened at the top of the function: the k-th
+label to be placed closes the k-th block.
+
+Guest memory accesses check the address against the guest window and, on a
+miss, report the access fault for the current instruction and return, which
+is what the interpreter's accessors raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.backend.wasm.encoder import Code, Op, ValType
+from engine.ir.core import (
+    BINARY_OPS,
+    Block,
+    Cond,
+    Exit,
+    ExtKind,
+    Helper,
+    MemOp,
+    Opc,
+    Temp,
+    Type,
+    Value,
+)
+
+LOAD_FAULT, STORE_FAULT = 5, 7  # access-fault causes, as the interpreter's accessors raise
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things are in the linear memory shared by all generated code."""
+
+    memory64: bool
+    state_base: int  # byte offset of state slot 0
+    guest_base: int  # byte offset of guest address 0
+    guest_low: int  # lowest guest address that may be accessed
+    guest_high: int  # end of the accessible guest addresses
+    pc_slot: int
+    cause_slot: int
+    tval_slot: int
+
+    @property
+    def addr_type(self) -> ValType:
+        return ValType.I64 if self.memory64 else ValType.I32
+
+
+_WASM_TYPE = {Type.I32: ValType.I32, Type.I64: ValType.I64}
+
+_BIN = {
+    Type.I64: {
+        Opc.ADD: Op.I64_ADD, Opc.SUB: Op.I64_SUB, Opc.MUL: Op.I64_MUL, Opc.DIV: Op.I64_DIV_S,
+        Opc.DIVU: Op.I64_DIV_U, Opc.REM: Op.I64_REM_S, Opc.REMU: Op.I64_REM_U,
+        Opc.AND: Op.I64_AND, Opc.OR: Op.I64_OR, Opc.XOR: Op.I64_XOR, Opc.SHL: Op.I64_SHL,
+        Opc.SHR: Op.I64_SHR_U, Opc.SAR: Op.I64_SHR_S,
+    },
+    Type.I32: {
+        Opc.ADD: Op.I32_ADD, Opc.SUB: Op.I32_SUB, Opc.MUL: Op.I32_MUL, Opc.DIV: Op.I32_DIV_S,
+        Opc.DIVU: Op.I32_DIV_U, Opc.REM: Op.I32_REM_S, Opc.REMU: Op.I32_REM_U,
+        Opc.AND: Op.I32_AND, Opc.OR: Op.I32_OR, Opc.XOR: Op.I32_XOR, Opc.SHL: Op.I32_SHL,
+        Opc.SHR: Op.I32_SHR_U, Opc.SAR: Op.I32_SHR_S,
+    },
+}  # fmt: skip
+
+_CMP = {
+    Type.I64: {
+        Cond.EQ: Op.I64_EQ, Cond.NE: Op.I64_NE, Cond.LT: Op.I64_LT_S, Cond.GE: Op.I64_GE_S,
+        Cond.LE: Op.I64_LE_S, Cond.GT: Op.I64_GT_S, Cond.LTU: Op.I64_LT_U,
+        Cond.GEU: Op.I64_GE_U, Cond.LEU: Op.I64_LE_U, Cond.GTU: Op.I64_GT_U,
+    },
+    Type.I32: {
+        Cond.EQ: Op.I32_EQ, Cond.NE: Op.I32_NE, Cond.LT: Op.I32_LT_S, Cond.GE: Op.I32_GE_S,
+        Cond.LE: Op.I32_LE_S, Cond.GT: Op.I32_GT_S, Cond.LTU: Op.I32_LT_U,
+        Cond.GEU: Op.I32_GE_U, Cond.LEU: Op.I32_LE_U, Cond.GTU: Op.I32_GT_U,
+    },
+}  # fmt: skip
+
+_LOAD = {
+    MemOp.SIZE_8: Op.I64_LOAD8_U, MemOp.SIZE_8 | MemOp.SIGN: Op.I64_LOAD8_S,
+    MemOp.SIZE_16: Op.I64_LOAD16_U, MemOp.SIZE_16 | MemOp.SIGN: Op.I64_LOAD16_S,
+    MemOp.SIZE_32: Op.I64_LOAD32_U, MemOp.SIZE_32 | MemOp.SIGN: Op.I64_LOAD32_S,
+    MemOp.SIZE_64: Op.I64_LOAD, MemOp.SIZE_64 | MemOp.SIGN: Op.I64_LOAD,
+}  # fmt: skip
+_STORE = {
+    MemOp.SIZE_8: Op.I64_STORE8, MemOp.SIZE_16: Op.I64_STORE16,
+    MemOp.SIZE_32: Op.I64_STORE32, MemOp.SIZE_64: Op.I64_STORE,
+}  # fmt: skip
+
+
+class SupportFunctions:
+    """Indices of the module's internal functions for ops Wasm lacks (64-bit high multiply)."""
+
+    def __init__(self, muluh: int, mulsh: int, mulsuh: int) -> None:
+        self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
+
+
+def _muluh_body() -> Code:
+    """High 64 bits of an unsigned 64x64 product, from four 32x32 partial products."""
+    c = Code()
+    a, b, lo_lo, lo_hi, hi_lo, mid = 0, 1, 2, 3, 4, 5
+
+    def half(reg: int, high: bool) -> None:
+        c.get(reg)
+        if high:
+            c.i64_const(32).op(Op.I64_SHR_U)
+        else:
+            c.i64_const(0xFFFF_FFFF).op(Op.I64_AND)
+
+    half(a, False), half(b, False), c.op(Op.I64_MUL).set(lo_lo)
+    half(a, False), half(b, True), c.op(Op.I64_MUL).set(lo_hi)
+    half(a, True), half(b, False), c.op(Op.I64_MUL).set(hi_lo)
+    # mid = (lo_lo >> 32) + low32(lo_hi) + low32(hi_lo): at most 3 * 2^32, no overflow
+    c.get(lo_lo).i64_const(32).op(Op.I64_SHR_U)
+    c.get(lo_hi).i64_const(0xFFFF_FFFF).op(Op.I64_AND).op(Op.I64_ADD)
+    c.get(hi_lo).i64_const(0xFFFF_FFFF).op(Op.I64_AND).op(Op.I64_ADD).set(mid)
+    half(a, True), half(b, True), c.op(Op.I64_MUL)
+    c.get(lo_hi).i64_const(32).op(Op.I64_SHR_U).op(Op.I64_ADD)
+    c.get(hi_lo).i64_const(32).op(Op.I64_SHR_U).op(Op.I64_ADD)
+    c.get(mid).i64_const(32).op(Op.I64_SHR_U).op(Op.I64_ADD)
+    return c.op(Op.END)
+
+
+def _signed_high_body(muluh: int, b_signed: bool) -> Code:
+    """mulsh = muluh - (a<0 ? b : 0) - (b<0 ? a : 0); mulsuh drops the second term."""
+    c = Code()
+    c.get(0).get(1).call(muluh)
+    c.get(1).get(0).i64_const(63).op(Op.I64_SHR_S).op(Op.I64_AND).op(Op.I64_SUB)
+    if b_signed:
+        c.get(0).get(1).i64_const(63).op(Op.I64_SHR_S).op(Op.I64_AND).op(Op.I64_SUB)
+    return c.op(Op.END)
+
+
+SUPPORT_LOCALS = {"muluh": [ValType.I64] * 4, "mulsh": [], "mulsuh": []}
+
+
+def support_bodies(muluh_index: int) -> dict[str, Code]:
+    return {
+        "muluh": _muluh_body(),
+        "mulsh": _signed_high_body(muluh_index, True),
+        "mulsuh": _signed_high_body(muluh_index, False),
+    }
+
+
+class FunctionCompiler:
+    """Emits the body of one TB function."""
+
+    def __init__(
+        self, block: Block, layout: Layout, helpers: dict[Helper, int], support: SupportFunctions
+    ) -> None:
+        self.block = block
+        self.layout = layout
+        self.helpers = helpers
+        self.support = support
+        self.code = Code()
+        self.locals: list[ValType] = [_WASM_TYPE[t.type] for t in block.temps]
+        self.scratch_addr = self._new_local(ValType.I64)
+        self.insn_pc = block.pc
+
+    def _new_local(self, t: ValType) -> int:
+        self.locals.append(t)
+        return len(self.locals) - 1
+
+    # -- values -------------------------------------------------------------------------
+    def zero_address(self) -> None:
+        if self.layout.memory64:
+            self.code.i64_const(0)
+        else:
+            self.code.i32_const(0)
+
+    def push(self, v: Value, type: Type = Type.I64) -> None:
+        c = self.code
+        if isinstance(v, Temp):
+            if v.is_global:
+                self.zero_address()
+                c.mem(Op.I64_LOAD, self.layout.state_base + v.offset)
+            else:
+                c.get(v.index)
+        elif type == Type.I32:
+            c.i32_const(v)
+        else:
+            c.i64_const(v)
+
+    def begin_store(self, dst: Temp) -> None:
+        """Globals are stores: their address goes below the value on the stack."""
+        if dst.is_global:
+            self.zero_address()
+
+    def end_store(self, dst: Temp) -> None:
+        if dst.is_global:
+            self.code.mem(Op.I64_STORE, self.layout.state_base + dst.offset)
+        else:
+            self.code.set(dst.index)
+
+    def store_state(self, slot: int, value: Value) -> None:
+        self.zero_address()
+        self.push(value)
+        self.code.mem(Op.I64_STORE, self.layout.state_base + slot * 8)
+
+    def compare(self, cond: Cond, a: Value, b: Value) -> None:
+        """Push the i32 truth value of (a cond b)."""
+        type = next((v.type for v in (a, b) if isinstance(v, Temp)), Type.I64)
+        self.push(a, type)
+        self.push(b, type)
+        self.code.op(_CMP[type][cond])
+
+    # -- guest memory -----------------------------------------------------------------------
+    def guest_address(self, addr: Value, size: int, cause: int) -> None:
+        """Check [addr, addr+size) is inside the guest window; push its linear address."""
+        lay, c, tmp = self.layout, self.code, self.scratch_addr
+        self.push(addr)
+        c.tee(tmp)
+        c.i64_const(lay.guest_low).op(Op.I64_SUB)
+        c.i64_const(lay.guest_high - lay.guest_low - size).op(Op.I64_GT_U)
+        c.block(Op.IF)
+        self.store_state(lay.pc_slot, self.insn_pc)
+        self.store_state(lay.cause_slot, cause)
+        self.zero_address()
+        c.get(tmp).mem(Op.I64_STORE, lay.state_base + lay.tval_slot * 8)
+        c.i32_const(Exit.EXCEPTION).op(Op.RETURN)
+        c.op(Op.END)
+        c.get(tmp)
+        if not lay.memory64:
+            c.op(Op.I32_WRAP_I64)
+
+    # -- ops ----------------------------------------------------------------------------------
+    def compile(self) -> tuple[list[ValType], Code]:
+        block, c = self.block, self.code
+        order = [op.args[0].index for op in block.ops if op.opc == Opc.LABEL]
+        position = {label: k for k, label in enumerate(order)}
+        for _ in order:
+            c.block()
+        placed = 0
+        for op in block.ops:
+            opc, args = op.opc, op.args
+            if opc == Opc.LABEL:
+                c.op(Op.END)
+                placed += 1
+            elif opc == Opc.BR:
+                c.br(Op.BR, position[args[0].index] - placed)
+            elif opc == Opc.BRCOND:
+                cond, a, b, label = args
+                self.compare(cond, a, b)
+                c.br(Op.BR_IF, position[label.index] - placed)
+            else:
+                self.emit(op)
+        c.op(Op.UNREACHABLE).op(Op.END)
+        return self.locals, c
+
+    def emit(self, op) -> None:
+        opc, args, c = op.opc, op.args, self.code
+        if opc in BINARY_OPS:
+            d, a, b = args
+            t = d.type
+            self.begin_store(d)
+            if opc in (Opc.MULSH, Opc.MULUH, Opc.MULSUH):
+                self._mul_high(opc, a, b, t)
+            else:
+                self.push(a, t)
+                self.push(b, t)
+                c.op(_BIN[t][opc])
+            self.end_store(d)
+        elif opc == Opc.MOV:
+            d, a = args
+            self.begin_store(d)
+            self.push(a, d.type)
+            self.end_store(d)
+        elif opc in (Opc.NEG, Opc.NOT):
+            d, a = args
+            t = d.type
+            self.begin_store(d)
+            if opc == Opc.NEG:
+                self.push(0, t)
+                self.push(a, t)
+                c.op(Op.I64_SUB if t == Type.I64 else Op.I32_SUB)
+            else:
+                self.push(a, t)
+                self.push(-1, t)
+                c.op(Op.I64_XOR if t == Type.I64 else Op.I32_XOR)
+            self.end_store(d)
+        elif opc == Opc.EXT:
+            d, a, kind = args
+            self.begin_store(d)
+            self.push(a)
+            if kind == ExtKind.S8:
+                c.op(Op.I64_EXTEND8_S)
+            elif kind == ExtKind.S16:
+                c.op(Op.I64_EXTEND16_S)
+            elif kind == ExtKind.S32:
+                c.op(Op.I64_EXTEND32_S)
+            else:
+                mask = {ExtKind.U8: 0xFF, ExtKind.U16: 0xFFFF, ExtKind.U32: 0xFFFF_FFFF}[kind]
+                c.i64_const(mask).op(Op.I64_AND)
+            self.end_store(d)
+        elif opc in (Opc.EXTU_I32_I64, Opc.EXTS_I32_I64, Opc.TRUNC_I64_I32):
+            d, a = args
+            self.begin_store(d)
+            if opc == Opc.TRUNC_I64_I32:
+                self.push(a)
+                c.op(Op.I32_WRAP_I64)
+            else:
+                self.push(a, Type.I32)
+                c.op(Op.I64_EXTEND_I32_U if opc == Opc.EXTU_I32_I64 else Op.I64_EXTEND_I32_S)
+            self.end_store(d)
+        elif opc == Opc.SETCOND:
+            d, cond, a, b = args
+            self.begin_store(d)
+            self.compare(cond, a, b)
+            if d.type == Type.I64:
+                c.op(Op.I64_EXTEND_I32_U)
+            self.end_store(d)
+        elif opc == Opc.MOVCOND:
+            d, cond, a, b, vt, vf = args
+            self.begin_store(d)
+            self.push(vt, d.type)
+            self.push(vf, d.type)
+            self.compare(cond, a, b)
+            c.op(Op.SELECT)
+            self.end_store(d)
+        elif opc == Opc.LD:
+            d, addr, memop, _mmu = args
+            memop = MemOp(memop & ~MemOp.ALIGN)
+            # A global's store address sits below the value; the bounds check
+            # may return early, which discards it.
+            self.begin_store(d)
+            self.guest_address(addr, memop.size, LOAD_FAULT)
+            c.mem(_LOAD[memop], self.layout.guest_base)
+            self.end_store(d)
+        elif opc == Opc.ST:
+            v, addr, memop, _mmu = args
+            memop = MemOp(memop & 3)
+            self.guest_address(addr, memop.size, STORE_FAULT)
+            self.push(v)
+            c.mem(_STORE[memop], self.layout.guest_base)
+        elif opc == Opc.CALL:
+            helper, d = args[0], args[1]
+            if d is not None:
+                self.begin_store(d)
+            for a in args[2:]:
+                self.push(a)
+            c.call(self.helpers[helper])
+            if d is not None:
+                self.end_store(d)
+        elif opc == Opc.INSN_START:
+            self.insn_pc = args[0]
+        elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
+            self.store_state(self.layout.pc_slot, args[0])
+            c.i32_const(Exit.NEXT).op(Op.RETURN)
+        elif opc == Opc.EXIT:
+            c.i32_const(int(args[0])).op(Op.RETURN)
+        else:
+            raise ValueError(f"Wasm codegen cannot compile {op!r}")
+
+    def _mul_high(self, opc: Opc, a: Value, b: Value, t: Type) -> None:
+        c = self.code
+        if t == Type.I64:
+            self.push(a)
+            self.push(b)
+            fn = {Opc.MULUH: self.support.muluh, Opc.MULSH: self.support.mulsh}.get(opc)
+            c.call(self.support.mulsuh if fn is None else fn)
+            return
+        # 32-bit high products fit a 64-bit multiply.
+        ext_a = Op.I64_EXTEND_I32_U if opc == Opc.MULUH else Op.I64_EXTEND_I32_S
+        ext_b = Op.I64_EXTEND_I32_S if opc == Opc.MULSH else Op.I64_EXTEND_I32_U
+        self.push(a, Type.I32)
+        c.op(ext_a)
+        self.push(b, Type.I32)
+        c.op(ext_b)
+        c.op(Op.I64_MUL).i64_const(32).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64)

@@ -1,0 +1,169 @@
+"""The Wasm tier: batches of TBs compiled into modules, and the dispatcher that runs them.
+
+All generated modules import one linear memory (guest RAM, CPU state, the TB
+lookup table) and one funcref table. A batch of TBs becomes one module whose
+element segment places its functions at fresh table slots when it is
+instantiated, so no per-function table writes cross the host boundary.
+
+The dispatcher, generated once, loops in Wasm: read pc, find its TB in the
+lookup table (a direct-mapped cache in linear memory that the host fills),
+call it through the table, and return to the host only for a lookup miss, an
+exception, or when the budget of TB executions runs out.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from engine.backend.wasm.codegen import (
+    SUPPORT_LOCALS,
+    FunctionCompiler,
+    Layout,
+    SupportFunctions,
+    support_bodies,
+)
+from engine.backend.wasm.encoder import Code, Module, Op, ValType
+from engine.host.base import WasmHost
+from engine.ir.core import Block, Helper, Opc
+
+EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
+EXIT_BUDGET = 4  # the dispatcher ran its budget of TBs
+LOOKUP_ENTRIES = 1 << 16
+LOOKUP_ENTRY_BYTES = 16
+LOOKUP_BYTES = LOOKUP_ENTRIES * LOOKUP_ENTRY_BYTES
+INVALID_PC = 1  # no RISC-V instruction lives at an odd address
+_ENTRY = struct.Struct("<QI")
+
+
+def lookup_slot(pc: int) -> int:
+    return (pc >> 1) & (LOOKUP_ENTRIES - 1)
+
+
+class WasmJit:
+    def __init__(
+        self, host: WasmHost, memory: Any, layout: Layout, lookup_base: int, env: Any
+    ) -> None:
+        self.host = host
+        self.memory = memory
+        self.layout = layout
+        self.lookup_base = lookup_base
+        self.env = env
+        self.view = host.memory_view(memory)
+        self.table = host.create_table(1024)
+        self.table_used = 0
+        self.host_functions: dict[Helper, Any] = {}
+        self.modules = 0
+        self.functions = 0
+        self.clear_lookup()
+        self._run = self._make_dispatcher()
+
+    # -- memory-resident lookup table ------------------------------------------------
+    def clear_lookup(self) -> None:
+        entry = _ENTRY.pack(INVALID_PC, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
+        self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
+
+    def set_lookup(self, pc: int, table_index: int) -> None:
+        addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
+        _ENTRY.pack_into(self.view, addr, pc, table_index)
+
+    # -- modules -------------------------------------------------------------------------
+    def _addr_const(self, c: Code, value: int) -> None:
+        if self.layout.memory64:
+            c.i64_const(value)
+        else:
+            c.i32_const(value)
+
+    def _import_shared(self, m: Module) -> None:
+        pages = len(self.view) >> 16
+        m.import_memory("env", "mem", pages, pages, memory64=self.layout.memory64)
+        m.import_table("env", "tbs", 0)
+
+    def _make_dispatcher(self) -> Any:
+        lay = self.layout
+        m = Module()
+        self._import_shared(m)
+        tb_type = m.type((), (ValType.I32,))
+        run_type = m.type((ValType.I64,), (ValType.I32,))
+        budget, pc, entry, code = 0, 1, 2, 3
+        c = Code()
+        c.block(Op.LOOP)
+        # pc = state.pc
+        self._addr_const(c, 0)
+        c.mem(Op.I64_LOAD, lay.state_base + lay.pc_slot * 8).set(pc)
+        # entry = lookup_base + ((pc >> 1) & mask) * 16
+        c.get(pc).i64_const(1).op(Op.I64_SHR_U).i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND)
+        c.i64_const(4).op(Op.I64_SHL).i64_const(self.lookup_base).op(Op.I64_ADD)
+        if not lay.memory64:
+            c.op(Op.I32_WRAP_I64)
+        c.set(entry)
+        # if entry.pc != pc: miss
+        c.get(entry).mem(Op.I64_LOAD).get(pc).op(Op.I64_NE)
+        c.block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
+        # code = table[entry.index]()
+        c.get(entry).mem(Op.I32_LOAD, 8).call_indirect(tb_type).tee(code)
+        c.block(Op.IF).get(code).op(Op.RETURN).op(Op.END)
+        c.get(budget).i64_const(1).op(Op.I64_SUB).tee(budget).op(Op.I64_EQZ)
+        c.op(Op.I32_EQZ).br(Op.BR_IF, 0)
+        c.op(Op.END)
+        c.i32_const(EXIT_BUDGET).op(Op.END)
+        addr_t = lay.addr_type
+        run = m.function(run_type, [ValType.I64, addr_t, ValType.I32], c)
+        m.export_func("run", run)
+        instance = self.host.instantiate(m.encode(), [self.memory, self.table])
+        return self.host.export(instance, "run")
+
+    def _host_function(self, helper: Helper) -> Any:
+        fn = self.host_functions.get(helper)
+        if fn is None:
+            env, call = self.env, helper.fn
+            params = ["i64"] * len(helper.arg_types)
+            results = ["i64"] if helper.ret_type is not None else []
+            fn = self.host.function(params, results, lambda *args: call(env, *args))
+            self.host_functions[helper] = fn
+        return fn
+
+    def build_module(self, blocks: Sequence[Block], first_slot: int) -> tuple[bytes, list[Helper]]:
+        """The module for a batch; its functions land at table slots first_slot, ..."""
+        m = Module()
+        self._import_shared(m)
+        helpers: list[Helper] = []
+        for block in blocks:
+            for op in block.ops:
+                if op.opc == Opc.CALL and op.args[0] not in helpers:
+                    helpers.append(op.args[0])
+        helper_index = {}
+        for h in helpers:
+            ty = m.type((ValType.I64,) * len(h.arg_types), (ValType.I64,) if h.ret_type else ())
+            helper_index[h] = m.import_func("h", h.name, ty)
+        binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
+        first_support = m.imported_funcs
+        support = SupportFunctions(first_support, first_support + 1, first_support + 2)
+        bodies = support_bodies(support.muluh)
+        for name in ("muluh", "mulsh", "mulsuh"):
+            m.function(binary, SUPPORT_LOCALS[name], bodies[name])
+        tb_type = m.type((), (ValType.I32,))
+        funcs = []
+        for block in blocks:
+            locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
+            funcs.append(m.function(tb_type, locals_, code))
+        m.elements_at(first_slot, funcs)
+        return m.encode(), helpers
+
+    def compile(self, blocks: Sequence[Block]) -> list[int]:
+        """Compile and instantiate a batch; returns the table slot of each block."""
+        first = self.table_used
+        wasm, helpers = self.build_module(blocks, first)
+        need = first + len(blocks) - self.host.table_size(self.table)
+        if need > 0:
+            self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
+        imports = [self.memory, self.table] + [self._host_function(h) for h in helpers]
+        self.host.instantiate(wasm, imports)
+        self.table_used += len(blocks)
+        self.modules += 1
+        self.functions += len(blocks)
+        return list(range(first, first + len(blocks)))
+
+    def run(self, budget: int) -> int:
+        return self._run(budget)

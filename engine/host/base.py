@@ -1,0 +1,46 @@
+"""What the engine needs from a WebAssembly host, whatever runs it.
+
+The native host is wasmtime (engine/host/wasmtime_host.py); a JavaScript host
+under Pyodide implements the same few operations with the WebAssembly API.
+Everything is created once per machine except modules and instances, which
+the JIT makes in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+# Value types of helper signatures, as Wasm spells them.
+I32, I64 = "i32", "i64"
+
+
+class WasmHost(Protocol):
+    supports_memory64: bool
+
+    def create_memory(self, pages: int, memory64: bool) -> Any:
+        """A fixed-size linear memory of `pages` 64 KiB pages (it never grows or moves)."""
+
+    def memory_view(self, memory: Any) -> memoryview:
+        """A zero-copy writable byte view of the whole memory."""
+
+    def create_table(self, size: int) -> Any:
+        """A funcref table shared by every generated module."""
+
+    def table_size(self, table: Any) -> int: ...
+
+    def grow_table(self, table: Any, delta: int) -> None: ...
+
+    def function(
+        self, params: Sequence[str], results: Sequence[str], fn: Callable[..., int | None]
+    ) -> Any:
+        """A host function importable by generated code; i64 arguments arrive unsigned."""
+
+    def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> Any:
+        """Compile and instantiate a module; `imports` in the module's import order."""
+
+    def export(self, instance: Any, name: str) -> Callable[..., int]:
+        """A callable for an exported function."""
+
+    def validate(self, wasm: bytes) -> None:
+        """Raise ValueError with the engine's message if the module is invalid."""
