@@ -1,0 +1,55 @@
+"""Developer tasks: `invoke --list`. Each task is thin; the work lives in library code."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+from invoke import Context, task
+
+PY = sys.executable
+
+
+@task
+def busybox(c: Context) -> None:
+    """Fetch Debian's riscv64 busybox-static into the cache and print its path."""
+    from wasmemu_images.guest_tools import busybox_path
+
+    print(busybox_path(progress=True))
+
+
+@task(help={"args": "command line for busybox (default: an interactive shell)"})
+def run(c: Context, args: str = "sh") -> None:
+    """Run Debian's riscv64 busybox under wasmemu user mode (default: a shell)."""
+    from wasmemu_images.guest_tools import busybox_path
+
+    path = busybox_path(progress=True)
+    os.execv(PY, [PY, "-m", "engine", "user", str(path), *args.split()])
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff: lint and formatting check."""
+    c.run(f"{PY} -m ruff check .")
+    c.run(f"{PY} -m ruff format --check .")
+
+
+@task(help={"k": "only tests matching this pytest -k expression", "jobs": "parallel workers"})
+def test(c: Context, k: str = "", jobs: int = 2) -> None:
+    """Run the test suite (fetches the riscv64 guest tools first, once)."""
+    from wasmemu_images.guest_tools import busybox_path
+
+    busybox_path(progress=True)  # warm the cache before workers start in parallel
+    select = f"-k {k!r}" if k else ""
+    parallel = f"-n {jobs}" if jobs > 1 else ""
+    c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
+
+
+@task(help={"cases": "number of random sequences", "seed": "first seed (default: random)"})
+def fuzz(c: Context, cases: int = 20000, seed: int = -1) -> None:
+    """Differential fuzzing against unicorn, many more cases than CI runs."""
+    first = seed if seed >= 0 else random.randrange(1 << 30)
+    print(f"fuzz: seeds {first}..{first + cases - 1}")
+    env = {"FUZZ_CASES": str(cases), "FUZZ_SEED": str(first)}
+    c.run(f"{PY} -m pytest -n 2 -q tests/fuzz/test_fuzz_unicorn.py", env=env)
