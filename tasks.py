@@ -46,6 +46,19 @@ def test(c: Context, k: str = "", jobs: int = 2) -> None:
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 
+@task(help={"suite": "cpu (more suites arrive with the system board)", "quick": "smoke run"})
+def bench(c: Context, suite: str = "cpu", quick: bool = False) -> None:
+    """Benchmarks, reported as ratios against native qemu measured in the same run."""
+    suites = {"cpu": "bench.cpu"}
+    names = list(suites) if suite == "all" else [suite]
+    for name in names:
+        if name not in suites:
+            raise SystemExit(f"unknown suite '{name}'; choose one of: all, {', '.join(suites)}")
+        import importlib
+
+        importlib.import_module(suites[name]).main(quick=quick)
+
+
 @task(help={"cases": "number of random sequences", "seed": "first seed (default: random)"})
 def fuzz(c: Context, cases: int = 20000, seed: int = -1) -> None:
     """Differential fuzzing against unicorn, many more cases than CI runs."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 USER_USAGE = """\
@@ -29,6 +30,8 @@ options:
   -0 ARGV0            argv[0] for the program (default: PROGRAM)
   -E VAR=VALUE        set an environment variable for the program
   -U VAR              remove an environment variable for the program
+  --stats FILE        write execution counters (instructions, translations,
+                      host exits, time spent translating) to FILE as JSON
   -h, --help          show this help
 """
 
@@ -68,6 +71,7 @@ def _user(argv: Sequence[str]) -> int:
     env = dict(os.environb) if hasattr(os, "environb") else {}
     argv0: str | None = None
     debug_ops = False
+    stats_file: str | None = None
     args = list(argv)
     i = 0
 
@@ -111,6 +115,8 @@ def _user(argv: Sequence[str]) -> int:
             options.address_space = parse_size(value())
         elif opt == "-0":
             argv0 = value()
+        elif opt == "--stats":
+            stats_file = value()
         elif opt == "-E":
             k, sep, v = value().partition("=")
             if not sep:
@@ -144,7 +150,16 @@ def _user(argv: Sequence[str]) -> int:
         return 126
     if debug_ops:
         _trace_translations(process)
-    return process.run()
+    start = time.perf_counter()
+    status = process.run()
+    if stats_file:
+        import json
+
+        counters = process.stats()
+        counters["seconds"] = time.perf_counter() - start
+        with open(stats_file, "w") as f:
+            json.dump(counters, f, indent=1)
+    return status
 
 
 def _trace_translations(process: object) -> None:

@@ -28,7 +28,10 @@ def _allocate_buffer(size: int) -> bytearray | memoryview:
     try:
         import mmap
 
-        return mmap.mmap(-1, size)  # type: ignore[return-value]
+        # Private, not Python's default shared mapping: a forked child must get
+        # its own copy, and MADV_DONTNEED must really zero pages.
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        return mmap.mmap(-1, size, flags=flags)  # type: ignore[return-value]
     except (ImportError, OSError, ValueError):
         return bytearray(size)  # Pyodide has no mmap module
 

@@ -261,6 +261,15 @@ class Process:
         finally:
             self._release_vfork_parent()
 
+    def stats(self) -> dict[str, float]:
+        """Execution counters of the current image (after exec, of the new program)."""
+        cpu = self.cpu
+        out = cpu.stats.as_dict()
+        out["instret"] = cpu.state[st.INSTRET]
+        if cpu.jit is not None:
+            out["wasm_modules"] = cpu.jit.modules
+        return out
+
     def _run(self) -> int:
         while True:
             cpu = self.cpu

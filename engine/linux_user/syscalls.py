@@ -487,7 +487,12 @@ class Syscalls:
         return 0  # flat guest memory has no page protections to change
 
     @syscall(233, "madvise")
-    def sys_madvise(self, *_: int) -> int:
+    def sys_madvise(self, addr: int, length: int, advice: int, *_: int) -> int:
+        space = self.p.space
+        if addr % PAGE or not space.contains(addr, page_up(length)):
+            return -errno.EINVAL
+        if advice == 4:  # MADV_DONTNEED: private anonymous pages read back as zero
+            space.zero(addr, page_up(length))
         return 0
 
     @syscall(259, "riscv_flush_icache")
@@ -710,8 +715,10 @@ class Syscalls:
     def sys_sysinfo(self, buf: int, *_: int) -> int:
         uptime = int(time.monotonic())
         total = self.p.space.size
-        info = struct.pack("<q3QQQQQQHHxxxxQQI", uptime, 0, 0, 0, total, total // 2, 0, 0, 0, 0,
-                           1, 0, 0, 0, 1)  # fmt: skip
+        # struct sysinfo: uptime, loads[3], totalram, freeram, sharedram, bufferram,
+        # totalswap, freeswap, procs (u16, padded), totalhigh, freehigh, mem_unit
+        info = struct.pack("<q3Q6QH6xQQI", uptime, 0, 0, 0, total, total // 2, 0, 0, 0, 0,
+                           1, 0, 0, 1)  # fmt: skip
         self.mem.write(buf, info.ljust(112, b"\0"))
         return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
@@ -39,25 +40,46 @@ class TierConfig:
 
 
 class Stats:
-    __slots__ = ("exits", "insns_translated", "tbs_compiled", "tbs_translated")
+    """Counters for benchmarks and `--stats`: work done, and every return to the host."""
+
+    __slots__ = (
+        "compile_seconds", "exits", "insns_translated", "tbs_compiled", "tbs_translated",
+        "translate_seconds",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.tbs_translated = 0
         self.insns_translated = 0
         self.tbs_compiled = 0
         self.exits = 0
+        self.translate_seconds = 0.0  # decode, IR, optimization, interpreter function
+        self.compile_seconds = 0.0  # Wasm codegen, compilation, instantiation
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class TB:
-    """A translated block: its interpreter function, how often it ran, its IR until compiled."""
+    """A translated block: its interpreter function, how often it ran, its IR until compiled.
 
-    __slots__ = ("block", "count", "fn", "pc")
+    The interpreter function is made on first use: TBs that the Wasm tier
+    compiles before they ever run never need one.
+    """
 
-    def __init__(self, pc: int, fn: Callable[[], int], block: Block | None) -> None:
+    __slots__ = ("_fn", "backend", "block", "count", "pc")
+
+    def __init__(self, pc: int, block: Block, backend: InterpBackend) -> None:
         self.pc = pc
-        self.fn = fn
-        self.block = block
+        self.block: Block | None = block
+        self.backend = backend
+        self._fn: Callable[[], int] | None = None
         self.count = 0
+
+    @property
+    def fn(self) -> Callable[[], int]:
+        if self._fn is None:
+            self._fn = self.backend.compile(self.block)
+        return self._fn
 
 
 class RiscvCpu:
@@ -119,19 +141,26 @@ class RiscvCpu:
         return block
 
     def _translate(self, pc: int) -> TB:
+        start = perf_counter()
         try:
             block = self.translate_block(pc)
         except FetchFault as e:
             raise GuestException(Cause.INSN_ACCESS_FAULT, e.addr, pc) from None
-        keep = block if self.jit is not None else None
-        tb = TB(pc, self.backend.compile(block), keep)
+        tb = TB(pc, block, self.backend)
+        if self.config.tier != "wasm":
+            tb.fn  # noqa: B018 - every TB runs on the interpreter first: build it now
+        if self.jit is None:
+            tb.block = None  # nothing will compile it: free the IR
+        self.stats.translate_seconds += perf_counter() - start
         self.tbs[pc] = tb
         self.stats.tbs_translated += 1
         self.stats.insns_translated += block.n_insns
         return tb
 
     def _compile(self, tbs: list[TB]) -> None:
+        start = perf_counter()
         slots = self.jit.compile([tb.block for tb in tbs])
+        self.stats.compile_seconds += perf_counter() - start
         for tb, slot in zip(tbs, slots, strict=True):
             self.compiled[tb.pc] = slot
             self.jit.set_lookup(tb.pc, slot)
