@@ -26,26 +26,34 @@ Every index is verified by apt against an OpenPGP keyring given with
 argument; a keyring bootstrapped earlier (below); the ``Signed-By`` of the host
 source the mirror was taken from; ``/usr/share/keyrings/debian-archive-keyring.gpg``.
 
-Checked on bookworm (debian-archive-keyring 2023.3+deb12u2): trixie's InRelease
-carries three signatures -- the bookworm automatic archive key, the trixie
-automatic archive key and the trixie stable release key -- and the host keyring
-verifies all three. Even the original bookworm keyring (without the trixie
-keys, added in a bookworm point release) verifies it through the bookworm
-automatic key, because Debian signs each suite with the keys of the current
-and the previous release.
+Checked on a bookworm host (debian-archive-keyring 2023.3+deb12u2) against the
+trixie 13.x archive: trixie's InRelease carries three signatures -- "Debian
+Archive Automatic Signing Key (12/bookworm)" (...6ED0E7B82643E131), "(13/trixie)"
+(...78DBA3BC47EF2265) and "Debian Stable Release Key (13/trixie)"
+(...762F67A0B2C39DE4) -- and the host keyring verifies all three (``gpgv
+--keyring /usr/share/keyrings/debian-archive-keyring.gpg`` on the fetched
+InRelease). The trixie keys reached bookworm through a stable update of the
+keyring package; a bookworm keyring without them would still verify trixie
+through the bookworm automatic key, for as long as Debian keeps signing with
+the previous release's automatic key.
 
 If the host keyring cannot verify the suite (an older host, or a future suite
 signed only by newer keys), apt reports ``NO_PUBKEY`` and we bootstrap along a
 verified chain instead of trusting anything unverified: with the host keyring
-we fetch the host's *own* suites (whose Release file the host keyring does
-verify), take the newest ``debian-archive-keyring`` package from their signed
-index (its SHA-256 is checked against that index), and use the keyring it
-ships. Debian adds the next release's keys to stable's keyring package in
-point releases, so this reaches one release ahead. If even that keyring cannot
-verify the suite, we stop with :class:`FetchError` (reason ``"keyring"``); the
-fix is to pass ``keyring=`` a keyring obtained through a channel you trust. We
-never download the target suite's keyring from the target suite itself: that
-would be trusting the very thing being verified.
+we fetch the host's *own* suites one at a time (their Release files are what
+the host keyring exists to verify), take the newest ``debian-archive-keyring``
+package from the signed indexes of those that verify (its SHA-256 is checked
+against that index), and use the keyring it ships. Debian adds the next
+release's keys to stable's keyring package in point releases, so this reaches
+one release ahead. Tested by handing the code a host keyring holding only the
+bookworm stable release key: bookworm verified, bookworm-updates did not (it is
+signed by the automatic keys only) and was skipped, the keyring from bookworm
+(2023.3+deb12u2) then verified trixie. If no keyring reached this way can verify
+the suite, we stop with :class:`FetchError` (reason ``"keyring"``); the fix is
+to pass ``keyring=`` a keyring obtained through a channel you trust. An explicit
+``keyring=`` is never replaced by a bootstrapped one. We never take the target
+suite's keyring from the target suite itself: that would trust the very thing
+being verified.
 
 Packages are then verified by SHA-256 against the signed index, both by
 ``apt-get download`` and again here before a cached ``.deb`` is reused.
