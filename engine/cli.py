@@ -137,9 +137,12 @@ def _user(argv: Sequence[str]) -> int:
     if not os.path.exists(program):
         print(f"wasmemu: {program}: no such file", file=sys.stderr)
         return 127
-    if hasattr(signal, "SIGPIPE"):
-        # A guest writing to a closed pipe dies of SIGPIPE, as a native program does.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Until the guest says otherwise, signals take their default action on the
+    # emulator as they would on the native program (Ctrl-C ends it, a write to a
+    # closed pipe kills it with SIGPIPE).
+    for name in ("SIGPIPE", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
         process = Process(program, guest_argv, envp, options)
     except ElfError as e:

@@ -45,7 +45,9 @@ class AddressSpace:
         self.size = size
         self.buffer = _allocate_buffer(size) if buffer is None else buffer
         self.memory = FlatMemory(self.buffer, LOW, size)
-        self.stack_top = size
+        # The top page holds the signal-return trampoline; the stack grows below it.
+        self.trampoline = size - PAGE
+        self.stack_top = size - PAGE
         self.mmap_top = size - STACK_SIZE - (16 << 20)
         self.brk_start = self.brk = LOW
         # Sorted, disjoint [start, end) intervals handed out by mmap.

@@ -17,7 +17,17 @@ from engine.linux_user.address_space import DEFAULT_SIZE
 from engine.linux_user.elf import ElfError, parse_elf
 from engine.linux_user.execution import ExecutionOptions, create_process_image
 from engine.linux_user.loader import load_program
+from engine.linux_user.signals import (
+    SIG_DFL,
+    SIG_IGN,
+    TRAMPOLINE,
+    PendingSignal,
+    SignalState,
+    SigReturn,
+    bit,
+)
 from engine.linux_user.syscalls import (
+    RESTART,
     ExecRequest,
     ProcessExit,
     Syscalls,
@@ -25,6 +35,7 @@ from engine.linux_user.syscalls import (
     s32,
 )
 from engine.target.riscv import state as st
+from engine.target.riscv.cpu import HOST_INTERRUPT
 from engine.target.riscv.exceptions import Cause
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -47,6 +58,15 @@ _FAULT_SIGNALS = {
 }
 
 
+def _environ(envp: list[bytes]) -> dict[bytes, bytes]:
+    env = {}
+    for entry in envp:
+        key, sep, value = entry.partition(b"=")
+        if sep:
+            env[key] = value
+    return env
+
+
 class GuestKilled(Exception):
     def __init__(self, signo: int) -> None:
         super().__init__(f"signal {signo}")
@@ -59,42 +79,6 @@ class Options:
     log_unimplemented: bool = False
     optimize: bool = True
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
-
-
-@dataclass
-class SignalTable:
-    """Signal dispositions the guest set; kept so sigaction answers consistently.
-
-    The guest's handlers are not invoked: a fault ends the program as if no
-    handler were installed.
-    """
-
-    actions: dict[int, bytes] = field(default_factory=dict)
-    mask: int = 0
-
-    def sigaction(self, sc: Syscalls, sig: int, act: int, oldact: int) -> int:
-        if not 1 <= sig <= 64:
-            return -errno.EINVAL
-        if oldact:
-            sc.mem.write(oldact, self.actions.get(sig, bytes(24)))
-        if act:
-            self.actions[sig] = sc.mem.read(act, 24)
-        return 0
-
-    def sigprocmask(self, sc: Syscalls, how: int, new: int, old: int) -> int:
-        if old:
-            sc.mem.write(old, struct.pack("<Q", self.mask))
-        if new:
-            (value,) = struct.unpack("<Q", sc.mem.read(new, 8))
-            if how == 0:
-                self.mask |= value
-            elif how == 1:
-                self.mask &= ~value
-            elif how == 2:
-                self.mask = value
-            else:
-                return -errno.EINVAL
-        return 0
 
 
 class Directories:
@@ -150,7 +134,7 @@ class Process:
     def __init__(self, path: str, argv: list[bytes], envp: list[bytes], options: Options) -> None:
         self.options = options
         self.diag_fd = diag_stream()
-        self.signals = SignalTable()
+        self.signals: SignalState | None = None
         self.directories = Directories()
         self.vfork_pipe: int | None = None
         self.load(path, argv, envp)
@@ -171,22 +155,35 @@ class Process:
         loaded = load_program(self.space, elf, argv, envp, os.fsencode(path))
         self.cpu.pc = loaded.entry
         self.cpu.set_x(2, loaded.sp)
+        self.space.memory.write(self.space.trampoline, TRAMPOLINE)
+        if self.signals is None:
+            self.signals = SignalState(self.space.trampoline)
+        else:
+            self.signals.trampoline = self.space.trampoline
+        cpu = self.cpu
+        self.signals.on_arrival = lambda: setattr(cpu, "exit_request", True)
 
     def exec(self, req: ExecRequest) -> None:
         try:
             with open(req.path, "rb") as f:
                 parse_elf(f.read(), req.path)
         except (OSError, ElfError):
-            self.cpu.set_x(10, -errno.ENOEXEC)
-            self.cpu.pc += 4
+            self._host_exec(req)
             return
         self._close_on_exec()
-        self.signals.actions = {
-            k: v for k, v in self.signals.actions.items() if struct.unpack_from("<Q", v)[0] == 1
-        }  # handlers reset to default; ignored signals stay ignored
+        self.signals.reset_for_exec()
         self.directories = Directories()
         self.load(req.path, req.argv, req.envp)
         self._release_vfork_parent()
+
+    def _host_exec(self, req: ExecRequest) -> None:
+        """Not a riscv64 program (a host binary, a script): the host kernel runs it, as
+        with qemu-user. Only a failure returns here, as the guest's execve error."""
+        try:
+            os.execve(req.path, req.argv or [os.fsencode(req.path)], _environ(req.envp))
+        except OSError as e:
+            self.cpu.set_x(10, -(e.errno or errno.ENOEXEC))
+            self.cpu.pc += 4
 
     def _close_on_exec(self) -> None:
         import fcntl
@@ -285,10 +282,43 @@ class Process:
                 except ExecRequest as req:
                     self.exec(req)
                     continue
-                state[10] = ret & M64
-                state[st.PC] = (state[st.PC] + 4) & M64
-                continue
-            return self._fatal(cause, state[st.EXC_TVAL], state[st.PC])
+                except SigReturn:
+                    ret = None
+                if ret is not None and ret is not RESTART:
+                    state[10] = ret & M64
+                    state[st.PC] = (state[st.PC] + 4) & M64
+            elif cause != HOST_INTERRUPT:
+                fault = self._fault_signal(cause, state[st.EXC_TVAL], state[st.PC])
+                if not self._deliver_fault(fault):
+                    return self._fatal(cause, state[st.EXC_TVAL], state[st.PC])
+            self.deliver_pending()
+
+    def deliver_pending(self) -> None:
+        """Enter guest handlers for pending unblocked signals (the last one runs first)."""
+        signals = self.signals
+        while (sig := signals.next_deliverable()) is not None:
+            if not signals.deliver(self.syscalls, sig):
+                self.terminate_by_signal(sig.signo)
+
+    @staticmethod
+    def _fault_signal(cause: int, tval: int, pc: int) -> PendingSignal:
+        signo = _FAULT_SIGNALS.get(Cause(cause), 11)
+        if signo == 4:
+            return PendingSignal(4, 1, pc)  # ILL_ILLOPC at the instruction
+        if signo == 5:
+            return PendingSignal(5, 1, pc)  # TRAP_BRKPT
+        if signo == 7:
+            return PendingSignal(7, 1, tval)  # BUS_ADRALN
+        return PendingSignal(11, 1, tval)  # SEGV_MAPERR: nothing is mapped there
+
+    def _deliver_fault(self, sig: PendingSignal) -> bool:
+        """A synchronous fault goes to a guest handler if one is installed and not blocked."""
+        signals = self.signals
+        if signals.disposition(sig.signo) in (SIG_DFL, SIG_IGN):
+            return False
+        if signals.blocked & bit(sig.signo):
+            return False
+        return signals.deliver(self.syscalls, sig)
 
     def _fatal(self, cause: int, tval: int, pc: int) -> int:
         signo = _FAULT_SIGNALS.get(Cause(cause), 11)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import struct
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from engine.linux_user import structs
+from engine.linux_user import hostcalls, structs
 from engine.linux_user.address_space import PAGE, page_up
+from engine.linux_user.signals import SI_TKILL, SI_USER, Interrupted, PendingSignal
 from engine.target.riscv.exceptions import GuestException
 
 if TYPE_CHECKING:
@@ -78,13 +80,22 @@ class ExecRequest(Exception):
         self.path, self.argv, self.envp = path, argv, envp
 
 
+class _Restart:
+    """Returned for a call a signal interrupted under SA_RESTART: run the ecall again."""
+
+
+RESTART = _Restart()
 SyscallFn = Callable[..., int]
 TABLE: dict[int, tuple[str, SyscallFn]] = {}
+# Calls that may block: only these can be interrupted by a guest-handled signal.
+BLOCKING: set[int] = set()
 
 
-def syscall(number: int, name: str) -> Callable[[SyscallFn], SyscallFn]:
+def syscall(number: int, name: str, blocking: bool = False) -> Callable[[SyscallFn], SyscallFn]:
     def register(fn: SyscallFn) -> SyscallFn:
         TABLE[number] = (name, fn)
+        if blocking:
+            BLOCKING.add(number)
         return fn
 
     return register
@@ -116,13 +127,17 @@ class Syscalls:
         return self.p.space.memory
 
     def path(self, addr: int) -> bytes:
-        return self.mem.read_cstring(addr, 4096)
+        """A path argument; /proc/self/exe means the guest program, not the emulator."""
+        name = self.mem.read_cstring(addr, 4096)
+        if name in (b"/proc/self/exe", f"/proc/{os.getpid()}/exe".encode()):
+            return os.fsencode(self.p.exe_path)
+        return name
 
     def dirfd(self, fd: int) -> int | None:
         fd = s32(fd)
         return None if fd == AT_FDCWD else fd
 
-    def dispatch(self, number: int, args: list[int]) -> int:
+    def dispatch(self, number: int, args: list[int]) -> int | _Restart:
         entry = TABLE.get(number)
         if entry is None:
             if self.log_unimplemented and number not in self.reported:
@@ -130,8 +145,13 @@ class Syscalls:
                 self.p.diag(f"Unsupported syscall: {number}")
             return -errno.ENOSYS
         _name, fn = entry
+        signals = self.p.signals
         try:
+            if number in BLOCKING and signals.next_is_handled():
+                return self._interrupted()
             return fn(self, *args)
+        except Interrupted:
+            return self._interrupted()
         except OSError as e:
             return _errno_of(e)
         except GuestException:
@@ -139,19 +159,23 @@ class Syscalls:
         except (OverflowError, ValueError):
             return -errno.EINVAL
 
+    def _interrupted(self) -> int | _Restart:
+        """A handler will run first: restart the call after it (SA_RESTART) or fail with EINTR."""
+        return RESTART if self.p.signals.next_restarts() else -errno.EINTR
+
     # -- file I/O -----------------------------------------------------------------
-    @syscall(63, "read")
+    @syscall(63, "read", blocking=True)
     def sys_read(self, fd: int, buf: int, count: int, *_: int) -> int:
         self.mem.check(buf, count, write=True)
-        data = os.read(s32(fd), min(count, 1 << 24))
+        data = hostcalls.read(s32(fd), min(count, 1 << 24))
         self.mem.write(buf, data)
         return len(data)
 
-    @syscall(64, "write")
+    @syscall(64, "write", blocking=True)
     def sys_write(self, fd: int, buf: int, count: int, *_: int) -> int:
-        return os.write(self.p.guest_fd(fd), self.mem.read(buf, count))
+        return hostcalls.write(self.p.guest_fd(fd), self.mem.read(buf, count))
 
-    @syscall(67, "pread64")
+    @syscall(67, "pread64", blocking=True)
     def sys_pread64(self, fd: int, buf: int, count: int, offset: int, *_: int) -> int:
         self.mem.check(buf, count, write=True)
         data = os.pread(s32(fd), min(count, 1 << 24), s64(offset))
@@ -168,7 +192,7 @@ class Syscalls:
         raw = self.mem.read(iov, 16 * iovcnt)
         return [structs.IOVEC.unpack_from(raw, 16 * k) for k in range(iovcnt)]
 
-    @syscall(65, "readv")
+    @syscall(65, "readv", blocking=True)
     def sys_readv(self, fd: int, iov: int, iovcnt: int, *_: int) -> int:
         total = 0
         for base, length in self._iovecs(iov, iovcnt):
@@ -180,10 +204,10 @@ class Syscalls:
                 break
         return total
 
-    @syscall(66, "writev")
+    @syscall(66, "writev", blocking=True)
     def sys_writev(self, fd: int, iov: int, iovcnt: int, *_: int) -> int:
         data = b"".join(self.mem.read(b, n) for b, n in self._iovecs(iov, iovcnt))
-        return os.write(self.p.guest_fd(fd), data) if data else 0
+        return hostcalls.write(self.p.guest_fd(fd), data) if data else 0
 
     @syscall(56, "openat")
     def sys_openat(self, dirfd: int, path: int, flags: int, mode: int, *_: int) -> int:
@@ -269,8 +293,8 @@ class Syscalls:
 
     @syscall(78, "readlinkat")
     def sys_readlinkat(self, dirfd: int, path: int, buf: int, size: int, *_: int) -> int:
-        name = self.path(path)
-        if name == b"/proc/self/exe":
+        name = self.mem.read_cstring(path, 4096)
+        if name in (b"/proc/self/exe", f"/proc/{os.getpid()}/exe".encode()):
             target = os.fsencode(self.p.exe_path)
         else:
             target = os.readlink(name, dir_fd=self.dirfd(dirfd))
@@ -407,23 +431,15 @@ class Syscalls:
                      follow_symlinks=not (flags & AT_SYMLINK_NOFOLLOW))  # fmt: skip
         return 0
 
-    @syscall(73, "ppoll")
+    @syscall(73, "ppoll", blocking=True)
     def sys_ppoll(self, fds: int, nfds: int, tmo: int, *_: int) -> int:
-        import select
-
-        poller = select.poll()
-        entries = [struct.unpack("<ihh", self.mem.read(fds + 8 * k, 8)) for k in range(nfds)]
-        for fd, events, _rev in entries:
-            if fd >= 0:
-                poller.register(fd, events)
-        timeout = None
-        if tmo:
-            s, ns = structs.TIMESPEC.unpack(self.mem.read(tmo, 16))
-            timeout = s * 1000 + ns // 1_000_000
-        ready = dict(poller.poll(timeout))
-        for k, (fd, events, _rev) in enumerate(entries):
-            self.mem.write(fds + 8 * k, struct.pack("<ihh", fd, events, ready.get(fd, 0)))
-        return len(ready)
+        if nfds > 4096:
+            return -errno.EINVAL
+        timeout = self.mem.read(tmo, 16) if tmo else None
+        n, out = hostcalls.ppoll(self.mem.read(fds, 8 * nfds), nfds, timeout)
+        if nfds:
+            self.mem.write(fds, out)
+        return n
 
     # -- memory -------------------------------------------------------------------
     @syscall(214, "brk")
@@ -569,18 +585,28 @@ class Syscalls:
     def sys_umask(self, mask: int, *_: int) -> int:
         return os.umask(mask & 0o777)
 
+    def _signal_self_or_other(self, pid: int, sig: int, code: int) -> int:
+        # The host disposition mirrors the guest's, so a signal to ourselves
+        # takes exactly the action the guest chose: handler, ignore or default.
+        if pid == os.getpid() and sig:
+            signals = self.p.signals
+            if signals.disposition(sig) not in (0, 1):
+                signals.raise_signal(PendingSignal(sig, code, pid=os.getpid()))
+                return 0
+        os.kill(pid, sig)
+        return 0
+
     @syscall(129, "kill")
     def sys_kill(self, pid: int, sig: int, *_: int) -> int:
-        os.kill(s32(pid), sig)
-        return 0
+        return self._signal_self_or_other(s32(pid), sig, SI_USER)
+
+    @syscall(130, "tkill")
+    def sys_tkill(self, tid: int, sig: int, *_: int) -> int:
+        return self._signal_self_or_other(s32(tid), sig, SI_TKILL)
 
     @syscall(131, "tgkill")
     def sys_tgkill(self, tgid: int, tid: int, sig: int, *_: int) -> int:
-        if s32(tid) == os.getpid():
-            # Guest handlers are not run: the default action ends the program.
-            self.p.terminate_by_signal(sig)
-        os.kill(s32(tid), sig)
-        return 0
+        return self._signal_self_or_other(s32(tid), sig, SI_TKILL)
 
     @syscall(134, "rt_sigaction")
     def sys_rt_sigaction(self, sig: int, act: int, oldact: int, *_: int) -> int:
@@ -590,9 +616,42 @@ class Syscalls:
     def sys_rt_sigprocmask(self, how: int, new: int, old: int, size: int, *_: int) -> int:
         return self.p.signals.sigprocmask(self, how, new, old)
 
-    @syscall(132, "sigaltstack")
-    def sys_sigaltstack(self, *_: int) -> int:
+    @syscall(136, "rt_sigpending")
+    def sys_rt_sigpending(self, out: int, *_: int) -> int:
+        return self.p.signals.sigpending(self, out)
+
+    @syscall(133, "rt_sigsuspend", blocking=True)
+    def sys_rt_sigsuspend(self, mask: int, *_: int) -> int:
+        return self.p.signals.sigsuspend(self, mask)
+
+    @syscall(139, "rt_sigreturn")
+    def sys_rt_sigreturn(self, *_: int) -> int:
+        self.p.signals.sigreturn(self)
         return 0
+
+    @syscall(132, "sigaltstack")
+    def sys_sigaltstack(self, new: int, old: int, *_: int) -> int:
+        return self.p.signals.sigaltstack(self, new, old, self.p.cpu.state[2])
+
+    @syscall(102, "getitimer")
+    def sys_getitimer(self, which: int, out: int, *_: int) -> int:
+        self._write_itimer(out, *signal.getitimer(which))
+        return 0
+
+    @syscall(103, "setitimer")
+    def sys_setitimer(self, which: int, new: int, old: int, *_: int) -> int:
+        i_s, i_us, v_s, v_us = struct.unpack("<4q", self.mem.read(new, 32))
+        previous = signal.setitimer(which, v_s + v_us / 1e6, i_s + i_us / 1e6)
+        if old:
+            self._write_itimer(old, *previous)
+        return 0
+
+    def _write_itimer(self, addr: int, value: float, interval: float) -> None:
+        def tv(x: float) -> tuple[int, int]:
+            us = round(x * 1e6)
+            return us // 1_000_000, us % 1_000_000
+
+        self.mem.write(addr, struct.pack("<4q", *tv(interval), *tv(value)))
 
     @syscall(167, "prctl")
     def sys_prctl(self, *_: int) -> int:
@@ -647,9 +706,9 @@ class Syscalls:
             addr += 8
         return out
 
-    @syscall(260, "wait4")
+    @syscall(260, "wait4", blocking=True)
     def sys_wait4(self, pid: int, status: int, options: int, rusage: int, *_: int) -> int:
-        got, st = os.wait4(s32(pid), options & 0xFF)[:2]
+        got, st = hostcalls.wait4(s32(pid), options & 0xFF)
         if status and got:
             self.mem.write(status, struct.pack("<i", st))
         if rusage:
@@ -676,20 +735,13 @@ class Syscalls:
             self.mem.write(tv, structs.TIMEVAL.pack(ns // 1_000_000_000, ns // 1000 % 1_000_000))
         return 0
 
-    @syscall(101, "nanosleep")
+    @syscall(101, "nanosleep", blocking=True)
     def sys_nanosleep(self, req: int, rem: int, *_: int) -> int:
-        s, ns = structs.TIMESPEC.unpack(self.mem.read(req, 16))
-        time.sleep(s + ns / 1e9)
-        return 0
+        return self.sys_clock_nanosleep(1, 0, req, rem)  # CLOCK_MONOTONIC, relative
 
-    @syscall(115, "clock_nanosleep")
+    @syscall(115, "clock_nanosleep", blocking=True)
     def sys_clock_nanosleep(self, clock: int, flags: int, req: int, rem: int, *_: int) -> int:
-        s, ns = structs.TIMESPEC.unpack(self.mem.read(req, 16))
-        delay = s + ns / 1e9
-        if flags & 1:  # TIMER_ABSTIME
-            delay -= time.clock_gettime_ns(s32(clock)) / 1e9
-        if delay > 0:
-            time.sleep(delay)
+        hostcalls.clock_nanosleep(s32(clock), flags, self.mem.read(req, 16))
         return 0
 
     @syscall(124, "sched_yield")

@@ -27,6 +27,8 @@ from engine.target.riscv.translate import FetchFault, RiscvTranslator
 
 TIERS = ("interp", "wasm", "auto")
 DISPATCH_BUDGET = 1 << 20
+# Reported in exc_cause when run() stopped because the host asked (not a guest trap).
+HOST_INTERRUPT = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class RiscvCpu:
         self.queue: list[TB] = []
         self.since_queued = 0
         self.stats = Stats()
+        # Set from host signal handlers: stop at the next block boundary.
+        self.exit_request = False
 
     # -- registers, for loaders and system calls ------------------------------------
     @property
@@ -209,6 +213,13 @@ class RiscvCpu:
             self.stats.exits += 1
             self._record_trap(exc)
 
+    def _host_interrupt(self) -> bool:
+        if not self.exit_request:
+            return False
+        self.exit_request = False
+        self.state[st.EXC_CAUSE] = HOST_INTERRUPT
+        return True
+
     def _run_interp(self) -> None:
         state = self.state
         get = self.tbs.get
@@ -219,13 +230,15 @@ class RiscvCpu:
             if tb.fn():
                 self.stats.exits += 1
                 return
+            if self.exit_request and self._host_interrupt():
+                return
 
     def _run_tiered(self) -> None:
         jit = self.jit
         while True:
             code = jit.run(DISPATCH_BUDGET)
             self.stats.exits += 1
-            if code == Exit.EXCEPTION:
+            if code == Exit.EXCEPTION or self._host_interrupt():
                 return
             if code != Exit.NEXT and self._interpret_until_compiled():
                 return
@@ -255,5 +268,5 @@ class RiscvCpu:
                     self.since_queued = 0
                     if tb.pc in compiled:
                         continue
-            if tb.fn():
+            if tb.fn() or self._host_interrupt():
                 return True
