@@ -46,10 +46,10 @@ def test(c: Context, k: str = "", jobs: int = 2) -> None:
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 
-@task(help={"suite": "cpu (more suites arrive with the system board)", "quick": "smoke run"})
+@task(help={"suite": "cpu, tiering or all", "quick": "smoke run"})
 def bench(c: Context, suite: str = "cpu", quick: bool = False) -> None:
     """Benchmarks, reported as ratios against native qemu measured in the same run."""
-    suites = {"cpu": "bench.cpu"}
+    suites = {"cpu": "bench.cpu", "tiering": "bench.tiering"}
     names = list(suites) if suite == "all" else [suite]
     for name in names:
         if name not in suites:
