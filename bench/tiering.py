@@ -15,8 +15,11 @@ from typing import Any
 from bench.common import ROOT, build_guest, machine_info, run_wasmemu, save
 
 THRESHOLDS = [1, 10, 50, 200, 1000]
-APPLETS = "echo a; seq 3; basename /x/y; printf '%s\\n' b; expr 6 \\* 7; sort -r /etc/hostname; "
-APPLETS += "wc -c /etc/hostname; md5sum /etc/hostname; tr a-z A-Z </etc/hostname; od -c /etc/hostname"
+APPLETS = "; ".join([
+    "echo a", "seq 3", "basename /x/y", "printf '%s\\n' b", "expr 6 \\* 7",
+    "sort -r /etc/hostname", "wc -c /etc/hostname", "md5sum /etc/hostname",
+    "tr a-z A-Z </etc/hostname", "od -c /etc/hostname",
+])  # fmt: skip
 
 
 def _workloads(quick: bool) -> list[tuple[str, list[str]]]:
