@@ -19,6 +19,14 @@ def busybox(c: Context) -> None:
     print(busybox_path(progress=True))
 
 
+@task(help={"force": "rebuild even if a current image is cached", "name": "recipe name"})
+def images(c: Context, force: bool = False, name: str = "default") -> None:
+    """Build the guest image (Debian riscv64 kernel, OpenSBI, busybox initramfs)."""
+    from wasmemu_images.cli import images_command
+
+    images_command(name=name, force=force)
+
+
 @task(help={"args": "command line for busybox (default: an interactive shell)"})
 def run(c: Context, args: str = "sh") -> None:
     """Run Debian's riscv64 busybox under wasmemu user mode (default: a shell)."""

@@ -1058,11 +1058,7 @@ class DebianArchive:
         match is returned (with a warning).
         """
         try:
-            pkg = self.resolve(name, arch)
-            dest = self.pkgs / f"{pkg.name}_{_quote_version(pkg.version)}_{pkg.arch}"
-            if dest.is_dir():
-                return dest
-            deb = self.download(pkg)
+            return self.unpack(self.resolve(name, arch))
         except FetchError as exc:
             if exc.reason != "network":
                 raise
@@ -1071,6 +1067,17 @@ class DebianArchive:
                 raise
             warnings.warn(f"mirror unreachable, using cached {cached.name}: {exc}", stacklevel=2)
             return cached
+
+    def unpack(self, pkg: ResolvedPackage) -> Path:
+        """The cached extraction root of exactly ``pkg``, downloaded and extracted if needed.
+
+        For callers that must record which version they used: ``fetch`` would
+        resolve again and could pick a newer version published in between.
+        """
+        dest = self.pkgs / f"{pkg.name}_{_quote_version(pkg.version)}_{pkg.arch}"
+        if dest.is_dir():
+            return dest
+        deb = self.download(pkg)
         self.pkgs.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=self.pkgs))
         try:
