@@ -32,6 +32,7 @@ class FlatMemory:
 
     def _bind(self) -> None:
         # The accessors close over locals: they run once per guest load/store.
+        # `mmu` is the access's MMU index; user mode has a single flat space.
         buf, low, high = self.buf, self.low, self.high
         u16, s16 = _U16.unpack_from, _S16.unpack_from
         u32, s32, u64 = _U32.unpack_from, _S32.unpack_from, _U64.unpack_from
@@ -41,61 +42,61 @@ class FlatMemory:
             cause = Cause.STORE_ACCESS_FAULT if write else Cause.LOAD_ACCESS_FAULT
             return GuestException(cause, addr, pc)
 
-        def ld8u(a: int, pc: int) -> int:
+        def ld8u(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a < high:
                 return buf[a]
             raise fault(a, pc, False)
 
-        def ld8s(a: int, pc: int) -> int:
+        def ld8s(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a < high:
                 v = buf[a]
                 return v | 0xFFFF_FFFF_FFFF_FF00 if v & 0x80 else v
             raise fault(a, pc, False)
 
-        def ld16u(a: int, pc: int) -> int:
+        def ld16u(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a <= high - 2:
                 return u16(buf, a)[0]
             raise fault(a, pc, False)
 
-        def ld16s(a: int, pc: int) -> int:
+        def ld16s(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a <= high - 2:
                 return s16(buf, a)[0] & M64
             raise fault(a, pc, False)
 
-        def ld32u(a: int, pc: int) -> int:
+        def ld32u(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a <= high - 4:
                 return u32(buf, a)[0]
             raise fault(a, pc, False)
 
-        def ld32s(a: int, pc: int) -> int:
+        def ld32s(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a <= high - 4:
                 return s32(buf, a)[0] & M64
             raise fault(a, pc, False)
 
-        def ld64(a: int, pc: int) -> int:
+        def ld64(a: int, pc: int, mmu: int = 0) -> int:
             if low <= a <= high - 8:
                 return u64(buf, a)[0]
             raise fault(a, pc, False)
 
-        def st8(a: int, v: int, pc: int) -> None:
+        def st8(a: int, v: int, pc: int, mmu: int = 0) -> None:
             if low <= a < high:
                 buf[a] = v & 0xFF
                 return
             raise fault(a, pc, True)
 
-        def st16(a: int, v: int, pc: int) -> None:
+        def st16(a: int, v: int, pc: int, mmu: int = 0) -> None:
             if low <= a <= high - 2:
                 p16(buf, a, v & 0xFFFF)
                 return
             raise fault(a, pc, True)
 
-        def st32(a: int, v: int, pc: int) -> None:
+        def st32(a: int, v: int, pc: int, mmu: int = 0) -> None:
             if low <= a <= high - 4:
                 p32(buf, a, v & 0xFFFF_FFFF)
                 return
             raise fault(a, pc, True)
 
-        def st64(a: int, v: int, pc: int) -> None:
+        def st64(a: int, v: int, pc: int, mmu: int = 0) -> None:
             if low <= a <= high - 8:
                 p64(buf, a, v)
                 return

@@ -162,13 +162,14 @@ class _Emitter:
             expr = f"{self.val(vt, t)} if {self.compare(cond, a, b)} else {self.val(vf, t)}"
             return [f"{indent}{self.target(d)} = {expr}"]
         if opc == Opc.LD:
-            d, addr, memop, _mmu = args
+            d, addr, memop, mmu = args
             fn = _LOADERS[MemOp(memop & ~MemOp.ALIGN)]
-            return [f"{indent}{self.target(d)} = {fn}({self.val(addr)}, {hex(self.insn_pc)})"]
+            call = f"{fn}({self.val(addr)}, {hex(self.insn_pc)}, {mmu})"
+            return [f"{indent}{self.target(d)} = {call}"]
         if opc == Opc.ST:
-            v, addr, memop, _mmu = args
+            v, addr, memop, mmu = args
             fn = _STORERS[MemOp(memop & 3)]
-            return [f"{indent}{fn}({self.val(addr)}, {self.val(v)}, {hex(self.insn_pc)})"]
+            return [f"{indent}{fn}({self.val(addr)}, {self.val(v)}, {hex(self.insn_pc)}, {mmu})"]
         if opc == Opc.CALL:
             helper, d = args[0], args[1]
             name = f"h_{helper.name}"

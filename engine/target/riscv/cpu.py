@@ -22,8 +22,8 @@ from engine.backend.interp import InterpBackend
 from engine.ir.core import Block, Exit, Opc
 from engine.ir.optimize import optimize
 from engine.target.riscv import state as st
-from engine.target.riscv.exceptions import Cause, GuestException
-from engine.target.riscv.translate import FetchFault, RiscvTranslator
+from engine.target.riscv.exceptions import GuestException
+from engine.target.riscv.translate import RiscvTranslator
 
 TIERS = ("interp", "wasm", "auto")
 DISPATCH_BUDGET = 1 << 20
@@ -148,8 +148,9 @@ class RiscvCpu:
         start = perf_counter()
         try:
             block = self.translate_block(pc)
-        except FetchFault as e:
-            raise GuestException(Cause.INSN_ACCESS_FAULT, e.addr, pc) from None
+        except GuestException as e:
+            e.pc = pc  # the fetch of the TB's first instruction faulted
+            raise
         tb = TB(pc, block, self.backend)
         if self.config.tier != "wasm":
             tb.fn  # noqa: B018 - every TB runs on the interpreter first: build it now

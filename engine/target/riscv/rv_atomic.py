@@ -69,7 +69,7 @@ def translate_amo(c: Ctx) -> None:
         if d.rs2(i) != 0:
             return c.illegal()
         _check_aligned(c, addr, size, Cause.LOAD_MISALIGNED)
-        value = b.load(addr, memop)
+        value = b.load(addr, memop, c.mmu)
         b.mov(G.res_addr, addr)
         b.mov(G.res_value, value)
         c.set_gpr(d.rd(i), value)
@@ -82,8 +82,8 @@ def translate_amo(c: Ctx) -> None:
         b.brcond(Cond.NE, G.res_addr, addr, done)
         # Compared at the SC's width: an LR.D reservation taken by SC.W checks 32 bits.
         expected = b.sext32(G.res_value) if word else G.res_value
-        b.brcond(Cond.NE, b.load(addr, memop), expected, done)
-        b.store(c.gpr(d.rs2(i)), addr, memop)
+        b.brcond(Cond.NE, b.load(addr, memop, c.mmu), expected, done)
+        b.store(c.gpr(d.rs2(i)), addr, memop, c.mmu)
         b.mov(result, 0)
         b.set_label(done)
         b.mov(G.res_addr, NO_RESERVATION)
@@ -97,6 +97,6 @@ def translate_amo(c: Ctx) -> None:
     if word and kind != "swap":
         # Compare and combine word operands as the sign-extended values they are.
         src = b.sext32(src)
-    old = b.load(addr, memop)
-    b.store(_combine(c, kind, old, src), addr, memop)
+    old = b.load(addr, memop, c.mmu)
+    b.store(_combine(c, kind, old, src), addr, memop, c.mmu)
     c.set_gpr(d.rd(i), old)

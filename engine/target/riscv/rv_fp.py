@@ -35,25 +35,32 @@ def _rounding_mode(c: Ctx, rm: int) -> Value | None:
     return G.frm
 
 
+def _fpu_off(c: Ctx) -> bool:
+    """With mstatus.FS off every F/D instruction is illegal (system mode)."""
+    if c.fs == 0:
+        c.illegal()
+        return True
+    return False
+
+
 def translate_load(c: Ctx) -> None:
     i = c.insn
     f3 = d.funct3(i)
-    if f3 not in (2, 3):
-        return c.illegal()
+    if f3 not in (2, 3) or _fpu_off(c):
+        return None if c.ended else c.illegal()
     addr = address(c, d.rs1(i), d.imm_i(i))
-    if f3 == 2:
-        c.b.mov(G.f[d.rd(i)], c.b.or_(c.b.load(addr, MemOp.SIZE_32), BOX))
-    else:
-        c.b.mov(G.f[d.rd(i)], c.b.load(addr, MemOp.SIZE_64))
+    value = c.b.load(addr, MemOp.SIZE_32 if f3 == 2 else MemOp.SIZE_64, c.mmu)
+    c.mark_fs_dirty()
+    c.b.mov(G.f[d.rd(i)], c.b.or_(value, BOX) if f3 == 2 else value)
 
 
 def translate_store(c: Ctx) -> None:
     i = c.insn
     f3 = d.funct3(i)
-    if f3 not in (2, 3):
-        return c.illegal()
+    if f3 not in (2, 3) or _fpu_off(c):
+        return None if c.ended else c.illegal()
     memop = MemOp.SIZE_32 if f3 == 2 else MemOp.SIZE_64
-    c.b.store(G.f[d.rs2(i)], address(c, d.rs1(i), d.imm_s(i)), memop)
+    c.b.store(G.f[d.rs2(i)], address(c, d.rs1(i), d.imm_s(i)), memop, c.mmu)
 
 
 def translate_fma(c: Ctx) -> None:
@@ -61,6 +68,9 @@ def translate_fma(c: Ctx) -> None:
     fmt = _FMT.get((i >> 25) & 3)
     if fmt is None:
         return c.illegal()
+    if _fpu_off(c):
+        return
+    c.mark_fs_dirty()
     rm = _rounding_mode(c, d.funct3(i))
     if rm is None:
         return
@@ -98,6 +108,10 @@ def translate_op_fp(c: Ctx) -> None:
     fmt = _FMT.get((i >> 25) & 3)
     if fmt is None:
         return c.illegal()
+    if _fpu_off(c):
+        return
+    # Every OP-FP instruction writes an f register or fflags (or both).
+    c.mark_fs_dirty()
     b = c.b
     h = HELPERS[fmt]
     f5, f3, r2 = i >> 27, d.funct3(i), d.rs2(i)

@@ -21,7 +21,19 @@ RES_ADDR = 68  # LR reservation address, or NO_RESERVATION
 EXC_CAUSE = 69  # synchronous trap being reported to the host (mcause encoding)
 EXC_TVAL = 70
 RES_VALUE = 71  # the value LR loaded (sign-extended for .w)
-N_SLOTS = 72
+
+# System mode: the privilege level, then the CSRs that have storage.
+PRIV = 72  # 0 U, 1 S, 3 M
+IRQ_LINES = 73  # interrupt-pending bits driven by devices (MSIP, MTIP, MEIP, SEIP)
+CSR_BASE = 80
+CSR_NAMES = (
+    "mstatus medeleg mideleg mie mtvec mcounteren menvcfg mscratch mepc mcause mtval mip "
+    "stvec scounteren senvcfg sscratch sepc scause stval satp stimecmp mcountinhibit mseccfg"
+).split()
+CSR_SLOT = {name: CSR_BASE + i for i, name in enumerate(CSR_NAMES)}
+PMPCFG_BASE = CSR_BASE + 32  # pmpcfg0, 2, ..., 14 (RV64 has only the even ones)
+PMPADDR_BASE = PMPCFG_BASE + 8  # pmpaddr0..63
+N_SLOTS = PMPADDR_BASE + 64
 
 NO_RESERVATION = 0xFFFF_FFFF_FFFF_FFFF
 STATE_BYTES = N_SLOTS * 8
@@ -46,6 +58,7 @@ class Globals:
         self.res_value = make_global("res_value", RES_VALUE * 8)
         self.exc_cause = make_global("exc_cause", EXC_CAUSE * 8)
         self.exc_tval = make_global("exc_tval", EXC_TVAL * 8)
+        self.mstatus = make_global("mstatus", CSR_SLOT["mstatus"] * 8)
 
 
 GLOBALS = Globals()

@@ -21,12 +21,9 @@ MAX_INSNS = 256
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
-class FetchFault(Exception):
-    """The first instruction of a TB could not be fetched."""
-
-    def __init__(self, addr: int) -> None:
-        super().__init__(f"instruction fetch fault at {addr:#x}")
-        self.addr = addr
+def tb_flags(priv: int, mmu_idx: int, fs: int) -> int:
+    """The translation-time facts a system-mode TB depends on, packed into its cache key."""
+    return priv | (mmu_idx << 2) | (fs << 4)
 
 
 @dataclass
@@ -40,6 +37,35 @@ class Ctx:
     length: int
     index: int  # position of the instruction in the TB
     ended: bool = False  # the instruction ended the TB (jump, trap, ...)
+    # System mode: the TB flags (None in user mode).
+    flags: int | None = None
+    fs_dirty_marked: bool = False
+
+    @property
+    def system(self) -> bool:
+        return self.flags is not None
+
+    @property
+    def priv(self) -> int:
+        return 0 if self.flags is None else self.flags & 3
+
+    @property
+    def mmu(self) -> int:
+        return 0 if self.flags is None else (self.flags >> 2) & 3
+
+    @property
+    def fs(self) -> int:
+        return 3 if self.flags is None else (self.flags >> 4) & 3
+
+    def mark_fs_dirty(self) -> None:
+        """The instruction writes FP state: mstatus.FS becomes dirty (once per TB)."""
+        if self.flags is None or self.fs == 3 or self.fs_dirty_marked:
+            return
+        from engine.target.riscv.csr_file import FS
+
+        b = self.b
+        b.mov(G.mstatus, b.or_(G.mstatus, FS))
+        self.fs_dirty_marked = True
 
     @property
     def next_pc(self) -> int:
@@ -151,7 +177,7 @@ def _load(c: Ctx) -> None:
     memop = _LOAD_OPS.get(d.funct3(i))
     if memop is None:
         return c.illegal()
-    c.set_gpr(d.rd(i), c.b.load(address(c, d.rs1(i), d.imm_i(i)), memop))
+    c.set_gpr(d.rd(i), c.b.load(address(c, d.rs1(i), d.imm_i(i)), memop, c.mmu))
 
 
 def _store(c: Ctx) -> None:
@@ -159,7 +185,7 @@ def _store(c: Ctx) -> None:
     memop = _STORE_OPS.get(d.funct3(i))
     if memop is None:
         return c.illegal()
-    c.b.store(c.gpr(d.rs2(i)), address(c, d.rs1(i), d.imm_s(i)), memop)
+    c.b.store(c.gpr(d.rs2(i)), address(c, d.rs1(i), d.imm_s(i)), memop, c.mmu)
 
 
 def _op_imm(c: Ctx) -> None:
@@ -312,16 +338,24 @@ def _system(c: Ctx) -> None:
     f3 = d.funct3(i)
     if f3 == 0:
         if i == 0x00000073:
-            c.raise_exception(Cause.ECALL_U)
+            c.raise_exception(Cause.ECALL_U + c.priv)  # 8, 9 or 11 by privilege
             c.ended = True
         elif i == 0x00100073:
             c.raise_exception(Cause.BREAKPOINT, c.pc)
             c.ended = True
+        elif c.system:
+            from engine.target.riscv import system_insns
+
+            system_insns.translate_privileged(c)
         else:
             c.illegal()
         return
     if f3 == 4:
         return c.illegal()
+    if c.system:
+        from engine.target.riscv import system_insns
+
+        return system_insns.translate_csr(c)
     csr.translate_csr(c)
 
 
@@ -369,8 +403,9 @@ class RiscvTranslator:
         self.max_insns = max_insns
         self.table = _opcode_table()
 
-    def _fetch(self, pc: int) -> tuple[int, int] | None:
-        """(raw instruction, length) at pc, or None if it cannot be fetched."""
+    def _fetch(self, pc: int, first: bool) -> tuple[int, int] | None:
+        """(raw instruction, length) at pc. A fault on the TB's first instruction is the
+        guest's (raised); on a later one it ends the TB, to be raised when that runs."""
         try:
             low = self.fetch16(pc)
             length = d.insn_length(low)
@@ -380,24 +415,26 @@ class RiscvTranslator:
             # Longer encodings are not defined: report their first 32 bits.
             return low | (high << 16), length
         except Exception:
+            if first:
+                raise
             return None
 
-    def translate(self, pc: int) -> Block:
+    def translate(self, pc: int, flags: int | None = None) -> Block:
+        """The TB at pc; `flags` (system mode) are the privilege, MMU context and FS state."""
         b = Builder(pc)
         page = pc & ~(PAGE_SIZE - 1)
         cur = pc
+        fs_marked = False
         for index in range(self.max_insns):
-            fetched = self._fetch(cur)
+            fetched = self._fetch(cur, index == 0)
             if fetched is None:
-                if index == 0:
-                    raise FetchFault(cur)
                 break  # fault on a later instruction: it starts a TB of its own
             raw, length = fetched
             # An instruction straddling a page boundary only starts a TB.
             if index and (cur + max(length, 2) - 1) & ~(PAGE_SIZE - 1) != page:
                 break
             b.insn_start(cur, raw)
-            c = Ctx(b, cur, raw, raw, length or 2, index)
+            c = Ctx(b, cur, raw, raw, length or 2, index, flags=flags, fs_dirty_marked=fs_marked)
             if length == 2:
                 expanded = d.expand_compressed(raw)
                 if expanded is None:
@@ -410,6 +447,7 @@ class RiscvTranslator:
             else:
                 c.illegal()
             b.block.n_insns = index + 1
+            fs_marked = c.fs_dirty_marked  # later instructions need not mark FS dirty again
             cur = c.next_pc
             if c.ended:
                 break

@@ -1,0 +1,172 @@
+"""Guest memory in system mode: virtual addresses through the MMU to RAM or devices.
+
+The interface is the one the interpreter's accessors use in user mode
+(ld8u..st64 taking the address, the pc of the instruction and the MMU
+index), so the same translated code runs on either. A small TLB per MMU index
+maps virtual page numbers to RAM offsets and the protection granted; a miss
+walks the page table. Device pages never enter the TLB: every access to them
+reaches the device. An access crossing a page boundary is done byte by byte,
+each byte translated, as misaligned accesses are allowed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Protocol
+
+from engine.target.riscv.exceptions import Cause, GuestException
+from engine.target.riscv.mmu import (
+    ACCESS_EXEC,
+    ACCESS_FAULT,
+    ACCESS_READ,
+    ACCESS_WRITE,
+    PTE_R,
+    PTE_W,
+    PTE_X,
+    Walker,
+)
+
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+_FORMATS = {1: ("<B", "<b"), 2: ("<H", "<h"), 4: ("<I", "<i"), 8: ("<Q", "<q")}
+_NEED = {ACCESS_READ: PTE_R, ACCESS_WRITE: PTE_W, ACCESS_EXEC: PTE_X}
+
+
+class Bus(Protocol):
+    def read(self, addr: int, size: int) -> int: ...
+    def write(self, addr: int, size: int, value: int) -> None: ...
+
+
+class SoftMmu:
+    def __init__(self, state: memoryview, ram: memoryview, ram_base: int, bus: Bus) -> None:
+        self.ram = ram
+        self.ram_base = ram_base
+        self.ram_end = ram_base + len(ram)
+        self.bus = bus
+        self.walker = Walker(state, self._pte_load, self._pte_store)
+        self.tlb: list[dict[int, tuple[int, int]]] = [{} for _ in range(4)]
+        self._bind()
+
+    # -- physical memory ------------------------------------------------------------
+    def _pte_load(self, paddr: int) -> int:
+        if self.ram_base <= paddr <= self.ram_end - 8:
+            return struct.unpack_from("<Q", self.ram, paddr - self.ram_base)[0]
+        raise GuestException(Cause.LOAD_ACCESS_FAULT, paddr)
+
+    def _pte_store(self, paddr: int, value: int) -> None:
+        struct.pack_into("<Q", self.ram, paddr - self.ram_base, value)
+
+    def phys_read(self, paddr: int, size: int, access: int = ACCESS_READ) -> int:
+        if self.ram_base <= paddr <= self.ram_end - size:
+            return int.from_bytes(self.ram[paddr - self.ram_base : paddr - self.ram_base + size],
+                                  "little")  # fmt: skip
+        if access == ACCESS_EXEC:
+            raise GuestException(Cause.INSN_ACCESS_FAULT, paddr)
+        try:
+            return self.bus.read(paddr, size)
+        except Exception:
+            raise GuestException(ACCESS_FAULT[access], paddr) from None
+
+    def phys_write(self, paddr: int, size: int, value: int) -> None:
+        if self.ram_base <= paddr <= self.ram_end - size:
+            off = paddr - self.ram_base
+            self.ram[off : off + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+            return
+        try:
+            self.bus.write(paddr, size, value & ((1 << (8 * size)) - 1))
+        except Exception:
+            raise GuestException(Cause.STORE_ACCESS_FAULT, paddr) from None
+
+    # -- translation ---------------------------------------------------------------------
+    def flush(self) -> None:
+        for t in self.tlb:
+            t.clear()
+
+    def translate(self, vaddr: int, access: int, mmu_idx: int) -> int:
+        """Physical address for an access, filling the TLB for RAM pages."""
+        paddr, prot = self.walker.translate(vaddr, access, mmu_idx)
+        page = paddr & ~0xFFF
+        if self.ram_base <= page and page + 0x1000 <= self.ram_end:
+            self.tlb[mmu_idx][vaddr >> 12] = (page - self.ram_base, prot)
+        return paddr
+
+    def fetch16(self, vaddr: int, mmu_idx: int) -> int:
+        e = self.tlb[mmu_idx].get(vaddr >> 12)
+        if e is not None and e[1] & PTE_X:
+            off = e[0] + (vaddr & 0xFFF)
+            return self.ram[off] | (self.ram[off + 1] << 8)
+        return self.phys_read(self.translate(vaddr, ACCESS_EXEC, mmu_idx), 2, ACCESS_EXEC)
+
+    def fetch_page(self, vaddr: int, mmu_idx: int) -> int:
+        """The physical address of an instruction fetch (raises the fetch fault)."""
+        e = self.tlb[mmu_idx].get(vaddr >> 12)
+        if e is not None and e[1] & PTE_X:
+            return self.ram_base + e[0] + (vaddr & 0xFFF)
+        return self.translate(vaddr, ACCESS_EXEC, mmu_idx)
+
+    def _slow_load(self, vaddr: int, size: int, mmu_idx: int, pc: int, signed: bool) -> int:
+        try:
+            if (vaddr & 0xFFF) + size > 0x1000:
+                value = 0
+                for k in range(size):
+                    value |= self._slow_load((vaddr + k) & M64, 1, mmu_idx, pc, False) << (8 * k)
+            else:
+                value = self.phys_read(self.translate(vaddr, ACCESS_READ, mmu_idx), size)
+        except GuestException as e:
+            e.pc = pc
+            raise
+        if signed and value >> (8 * size - 1):
+            value -= 1 << (8 * size)
+        return value & M64
+
+    def _slow_store(self, vaddr: int, size: int, value: int, mmu_idx: int, pc: int) -> None:
+        try:
+            if (vaddr & 0xFFF) + size > 0x1000:
+                # Check every byte's page before writing any: a store is all or nothing.
+                paddrs = [self.translate((vaddr + k) & M64, ACCESS_WRITE, mmu_idx)
+                          for k in range(size)]  # fmt: skip
+                for k, paddr in enumerate(paddrs):
+                    self.phys_write(paddr, 1, value >> (8 * k))
+            else:
+                self.phys_write(self.translate(vaddr, ACCESS_WRITE, mmu_idx), size, value)
+        except GuestException as e:
+            e.pc = pc
+            raise
+
+    def _bind(self) -> None:
+        # One closure per access type, as in user mode: these run per guest load/store.
+        ram, tlb = self.ram, self.tlb
+        slow_load, slow_store = self._slow_load, self._slow_store
+
+        def make_loader(size: int, signed: bool) -> Callable[[int, int, int], int]:
+            unpack = struct.Struct(_FORMATS[size][1 if signed else 0]).unpack_from
+            last = 0x1000 - size
+
+            def load(a: int, pc: int, mmu: int = 0) -> int:
+                e = tlb[mmu].get(a >> 12)
+                if e is not None and e[1] & PTE_R and (a & 0xFFF) <= last:
+                    return unpack(ram, e[0] + (a & 0xFFF))[0] & M64
+                return slow_load(a, size, mmu, pc, signed)
+
+            return load
+
+        def make_storer(size: int) -> Callable[[int, int, int, int], None]:
+            pack = struct.Struct(_FORMATS[size][0]).pack_into
+            mask = (1 << (8 * size)) - 1
+            last = 0x1000 - size
+
+            def store(a: int, v: int, pc: int, mmu: int = 0) -> None:
+                e = tlb[mmu].get(a >> 12)
+                if e is not None and e[1] & PTE_W and (a & 0xFFF) <= last:
+                    pack(ram, e[0] + (a & 0xFFF), v & mask)
+                    return
+                slow_store(a, size, v, mmu, pc)
+
+            return store
+
+        self.ld8u, self.ld8s = make_loader(1, False), make_loader(1, True)
+        self.ld16u, self.ld16s = make_loader(2, False), make_loader(2, True)
+        self.ld32u, self.ld32s = make_loader(4, False), make_loader(4, True)
+        self.ld64 = make_loader(8, False)
+        self.st8, self.st16 = make_storer(1), make_storer(2)
+        self.st32, self.st64 = make_storer(4), make_storer(8)
