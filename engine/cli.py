@@ -177,13 +177,141 @@ def _trace_translations(process: object) -> None:
     cpu.translate_block = traced
 
 
-COMMANDS = {"user": _user}
+RUN_USAGE = """\
+usage: wasmemu run [options]
+
+Boot a RISC-V machine (like qemu-system-riscv64 -M virt -nographic). With no
+-bios/-kernel, boots the default Debian guest image (built on first use).
+
+options:
+  -M virt            the machine (virt is the only one)
+  -m SIZE            RAM size, e.g. 512M (default), 1G
+  -bios FILE         firmware loaded at the start of RAM (OpenSBI fw_dynamic/fw_jump)
+  -kernel FILE       a RISC-V Linux kernel Image
+  -initrd FILE       an initial RAM disk
+  -append STRING     the kernel command line
+  -nographic         accepted: the serial console is always stdin/stdout
+  -smp 1             accepted: one hart
+  --tier interp      execution tier (system mode runs on the interpreter for now)
+  -h, --help         show this help
+
+On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
+"""
+
+
+def _run(argv: Sequence[str]) -> int:
+    from engine.machine.boot import BootError
+    from engine.machine.virt import MachineConfig, VirtMachine
+
+    args = list(argv)
+    files: dict[str, str] = {}
+    config = MachineConfig()
+    i = 0
+
+    def value() -> str:
+        nonlocal i
+        if i + 1 >= len(args):
+            raise UsageError(f"option {args[i]} needs a value")
+        i += 1
+        return args[i]
+
+    while i < len(args):
+        opt = args[i]
+        if opt in ("-h", "--help"):
+            sys.stdout.write(RUN_USAGE)
+            return 0
+        if opt == "-M":
+            machine = value().split(",")[0]
+            if machine != "virt":
+                raise UsageError(f"unknown machine '{machine}'; wasmemu emulates -M virt")
+        elif opt == "-m":
+            config.ram_size = parse_size(value().removeprefix("size="))
+            if config.ram_size < 64 << 20 or config.ram_size > 2 << 30 or config.ram_size % 4096:
+                raise UsageError("-m must be between 64M and 2G (a multiple of 4K)")
+        elif opt in ("-bios", "-kernel", "-initrd"):
+            files[opt[1:]] = value()
+        elif opt == "-append":
+            config.append = value()
+        elif opt in ("-nographic",):
+            pass
+        elif opt == "-smp":
+            if value().split(",")[0] != "1":
+                raise UsageError("-smp: wasmemu emulates one hart")
+        elif opt == "--tier":
+            tier = value()
+            if tier != "interp":
+                raise UsageError(
+                    f"--tier {tier}: system mode runs on the interpreter tier for now"
+                    if tier in TIERS else f"unknown tier '{tier}'"
+                )  # fmt: skip
+        else:
+            raise UsageError(f"unknown option '{opt}' (see wasmemu run --help)")
+        i += 1
+    if not files:
+        from wasmemu_images.image import ensure_image
+
+        image = ensure_image()
+        files = {"bios": str(image.bios), "kernel": str(image.kernel), "initrd": str(image.initrd)}
+        config.append = config.append or image.append
+    if "bios" not in files:
+        raise UsageError("-bios FILE is needed (e.g. OpenSBI's fw_dynamic.bin)")
+    for role, path in files.items():
+        try:
+            with open(path, "rb") as f:
+                setattr(config, role, f.read())
+        except OSError as e:
+            print(f"wasmemu: cannot read the {role} file {path}: {e.strerror}", file=sys.stderr)
+            return 1
+    try:
+        machine_console = _console()
+        with machine_console as console:
+            machine = VirtMachine(config, console)
+            return machine.run()
+    except BootError as e:
+        print(f"wasmemu: {e}", file=sys.stderr)
+        return 1
+
+
+def _console():
+    import contextlib
+
+    from engine.machine.console import PipeConsole, TerminalConsole
+
+    if os.isatty(0):
+        return TerminalConsole()
+    return contextlib.nullcontext(PipeConsole())
+
+
+COMMANDS = {"user": _user, "run": _run}
 MAIN_USAGE = """\
 usage: wasmemu COMMAND [options] ...
 
 commands:
   user PROGRAM [ARGS...]   run a static riscv64 Linux program
+  run [options]            boot a RISC-V virt machine (default: the Debian guest)
 """
+
+
+def _quit_request() -> type[Exception]:
+    from engine.machine.console import QuitRequested
+
+    return QuitRequested
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message already tells the user what is wrong and what to do."""
+    from engine.machine.boot import BootError
+    from wasmemu_images.debian import FetchError
+
+    errors: list[type[Exception]] = [BootError, FetchError]
+    try:
+        from wasmemu_images.image import ImageError
+        from wasmemu_images.recipe import RecipeError
+
+        errors += [ImageError, RecipeError]
+    except ImportError:  # the image tools need PyYAML, which the engine alone does not
+        pass
+    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except _quit_request():
+        return 0
+    except _user_errors() as e:
+        print(f"wasmemu: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # the last line of defence: a message, never a traceback
         if os.environ.get("WASMEMU_DEBUG"):
             raise

@@ -1,0 +1,190 @@
+"""QEMU's `virt` board with one RV64GC hart: RAM, CLINT, PLIC, UART, test finisher.
+
+Interrupt wiring as on QEMU: CLINT's MSIP/MTIP and PLIC context 0 drive the
+hart's MSIP/MTIP/MEIP, PLIC context 1 drives SEIP, the UART is PLIC source 10.
+The machine loop runs the hart in slices, takes traps and interrupts in
+between, polls the console, and sleeps while the hart waits in WFI until the
+next timer deadline or console input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.hw.aclint import Clint
+from engine.hw.mmio import MmioBus
+from engine.hw.plic import Plic
+from engine.hw.sifive_test import KIND_FAIL, KIND_PASS, KIND_RESET, SifiveTest
+from engine.hw.uart16550 import Uart16550
+from engine.machine import boot
+from engine.machine.virt_dt import VIRT_MEMORY_MAP, virt_device_tree
+from engine.target.riscv import state as st
+from engine.target.riscv.cpu import HOST_INTERRUPT
+from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI
+from engine.target.riscv.softmmu import SoftMmu
+from engine.target.riscv.system_cpu import SystemCpu
+
+ISA = "rv64imafdc_zicsr_zifencei_sstc"
+UART_IRQ = 10
+SLICE_TBS = 20_000
+NS_PER_TICK = 100  # 10 MHz time base
+
+
+@dataclass
+class MachineConfig:
+    ram_size: int = 512 << 20
+    bios: bytes = b""
+    kernel: bytes | None = None
+    initrd: bytes | None = None
+    append: str = ""
+
+
+class Console:
+    """Where the UART's bytes go and host input comes from (a terminal or pipes)."""
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def poll(self, timeout: float) -> bytes | None:
+        """Input available within `timeout` seconds (b"" if none); None once input has ended."""
+        raise NotImplementedError
+
+
+class VirtMachine:
+    def __init__(self, config: MachineConfig, console: Console) -> None:
+        self.config = config
+        self.console = console
+        self.ram_base = VIRT_MEMORY_MAP["dram"][0]
+        self.ram = memoryview(bytearray(config.ram_size))
+        self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+        self.bus = MmioBus()
+        self.clint = Clint()
+        self.plic = Plic()
+        self.uart = Uart16550(output=console.write)
+        self.finisher = SifiveTest(self._finish)
+        for name, device in (("clint", self.clint), ("plic", self.plic), ("uart0", self.uart),
+                             ("test", self.finisher)):  # fmt: skip
+            self.bus.map(VIRT_MEMORY_MAP[name][0], device)
+        self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
+        self.cpu = SystemCpu(self.state, self.mmu, time=self.clint.mtime)
+        self._wire(self.clint.msip.connect, MSI)
+        self._wire(self.clint.mtip.connect, MTI)
+        self._wire(self.plic.context_irq(0).connect, MEI)
+        self._wire(self.plic.context_irq(1).connect, SEI)
+        self.uart.irq.connect(self.plic.source(UART_IRQ).set)
+        self.exit_status: int | None = None
+        self.reset_requested = False
+        self.input_open = True
+        self.layout = self._load()
+
+    # -- wiring ------------------------------------------------------------------------
+    def _wire(self, connect: Callable[[Callable[[bool], None]], None], bit: int) -> None:
+        state, cpu = self.state, self.cpu
+
+        def sink(level: bool) -> None:
+            lines = state[st.IRQ_LINES]
+            state[st.IRQ_LINES] = lines | bit if level else lines & ~bit
+            cpu.exit_request = True  # let the machine loop look at interrupts soon
+
+        connect(sink)
+
+    def _finish(self, kind: str, status: int) -> None:
+        if kind == KIND_RESET:
+            self.reset_requested = True
+        else:
+            self.exit_status = 0 if kind == KIND_PASS else (status or 1) if kind == KIND_FAIL else 1
+        self.cpu.exit_request = True
+
+    # -- boot ---------------------------------------------------------------------------
+    def _load(self) -> boot.BootLayout:
+        cfg = self.config
+        kernel_size = None
+        if cfg.kernel is not None:
+            kernel_size = boot.kernel_image_size(cfg.kernel, "kernel")
+        fdt_guess = 64 << 10  # the tree is a few KiB; reserve room before knowing it exactly
+        layout = boot.plan(
+            self.ram_base, cfg.ram_size, len(cfg.bios), kernel_size,
+            len(cfg.initrd) if cfg.initrd is not None else None, fdt_guess,
+        )  # fmt: skip
+        fdt = virt_device_tree(
+            ram_base=self.ram_base, ram_size=cfg.ram_size, bootargs=cfg.append,
+            initrd=layout.initrd, isa=ISA,
+        )  # fmt: skip
+        self._put(layout.firmware, cfg.bios)
+        if cfg.kernel is not None and layout.kernel is not None:
+            self._put(layout.kernel, cfg.kernel)
+        if cfg.initrd is not None and layout.initrd is not None:
+            self._put(layout.initrd[0], cfg.initrd)
+        self._put(layout.fdt, fdt)
+        self._put(layout.fw_dynamic_info, boot.fw_dynamic_info(layout.kernel or 0))
+        s = self.state
+        s[st.PC] = layout.firmware
+        s[10] = 0  # a0: hart id
+        s[11] = layout.fdt
+        s[12] = layout.fw_dynamic_info
+        return layout
+
+    def _put(self, addr: int, data: bytes) -> None:
+        off = addr - self.ram_base
+        self.ram[off : off + len(data)] = data
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until the guest powers off; returns the exit status."""
+        cpu, state = self.cpu, self.state
+        while self.exit_status is None:
+            if self.reset_requested:
+                self._reset()
+            self._poll_console(0.0)
+            self.clint.update()
+            if cpu.waiting:
+                if cpu.interrupt_pending():
+                    cpu.waiting = False
+                else:
+                    self._sleep()
+                    continue
+            cpu.check_interrupts()
+            cpu.run(SLICE_TBS)
+            cause = state[st.EXC_CAUSE]
+            if cause != HOST_INTERRUPT:
+                cpu.take_trap(cause, state[st.EXC_TVAL], state[st.PC])
+        return self.exit_status
+
+    def _sleep(self) -> None:
+        """WFI: wait for the next timer deadline (CLINT or Sstc) or console input."""
+        deadlines = [self.clint.next_deadline_ns()]
+        csrs = self.cpu.csrs
+        if csrs.get("menvcfg") >> 63:
+            deadlines.append(self.clint.deadline_ns(csrs.get("stimecmp")))
+        now = time.monotonic_ns()
+        upcoming = [d for d in deadlines if d is not None]
+        timeout = max(0.0, (min(upcoming) - now) / 1e9) if upcoming else 1.0
+        self._poll_console(min(timeout, 1.0))
+        self.clint.update()
+
+    def _poll_console(self, timeout: float) -> None:
+        if not self.input_open:
+            if timeout:
+                time.sleep(timeout)
+            return
+        data = self.console.poll(timeout)
+        if data is None:
+            self.input_open = False
+        elif data:
+            self.uart.receive(data)
+
+    def _reset(self) -> None:
+        self.reset_requested = False
+        self.ram[:] = bytes(len(self.ram))
+        for slot in range(st.N_SLOTS):
+            self.state[slot] = 0
+        self.cpu.csrs.reset()
+        self.cpu.request_tb_flush()
+        self.cpu.flush_tlb()
+        self.clint.reset()
+        self.plic.reset()
+        self.uart.reset()
+        self.layout = self._load()
+        self.cpu.refresh_flags()
