@@ -192,7 +192,9 @@ options:
   -append STRING     the kernel command line
   -nographic         accepted: the serial console is always stdin/stdout
   -smp 1             accepted: one hart
-  --tier interp      execution tier (system mode runs on the interpreter for now)
+  --tier TIER        auto (default), wasm or interp, as for wasmemu user
+  --wasm MODE        wasm64 (default) or wasm32
+  --tb-threshold N   executions before a block is compiled (default 50)
   -h, --help         show this help
 
 On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
@@ -200,12 +202,15 @@ On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
 
 
 def _run(argv: Sequence[str]) -> int:
+    import dataclasses
+
     from engine.machine.boot import BootError
     from engine.machine.virt import MachineConfig, VirtMachine
+    from engine.target.riscv.cpu import TierConfig
 
     args = list(argv)
     files: dict[str, str] = {}
-    config = MachineConfig()
+    config = MachineConfig(tier=TierConfig(tier="auto"))
     i = 0
 
     def value() -> str:
@@ -239,11 +244,18 @@ def _run(argv: Sequence[str]) -> int:
                 raise UsageError("-smp: wasmemu emulates one hart")
         elif opt == "--tier":
             tier = value()
-            if tier != "interp":
-                raise UsageError(
-                    f"--tier {tier}: system mode runs on the interpreter tier for now"
-                    if tier in TIERS else f"unknown tier '{tier}'"
-                )  # fmt: skip
+            if tier not in TIERS:
+                raise UsageError(f"unknown tier '{tier}'; choose one of: {', '.join(TIERS)}")
+            config.tier = dataclasses.replace(config.tier, tier=tier)
+        elif opt == "--wasm":
+            config.wasm = value()
+            if config.wasm not in WASM_MODES:
+                raise UsageError(f"unknown Wasm mode '{config.wasm}'; choose wasm64 or wasm32")
+        elif opt == "--tb-threshold":
+            text = value()
+            if not text.isdigit():
+                raise UsageError(f"--tb-threshold needs a whole number, not '{text}'")
+            config.tier = dataclasses.replace(config.tier, threshold=int(text))
         else:
             raise UsageError(f"unknown option '{opt}' (see wasmemu run --help)")
         i += 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from engine.hw.aclint import Clint
 from engine.hw.mmio import MmioBus
@@ -21,9 +22,9 @@ from engine.hw.uart16550 import Uart16550
 from engine.machine import boot
 from engine.machine.virt_dt import VIRT_MEMORY_MAP, virt_device_tree
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import HOST_INTERRUPT
+from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
 from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI
-from engine.target.riscv.softmmu import SoftMmu
+from engine.target.riscv.softmmu import LinearTlb, SoftMmu
 from engine.target.riscv.system_cpu import SystemCpu
 
 ISA = "rv64imafdc_zicsr_zifencei_sstc"
@@ -39,6 +40,16 @@ class MachineConfig:
     kernel: bytes | None = None
     initrd: bytes | None = None
     append: str = ""
+    tier: TierConfig = field(default_factory=TierConfig)
+    wasm: str = "wasm64"
+
+
+# Linear memory of the Wasm tiers: state and TLB low, the TB lookup table, then RAM.
+STATE_BASE = 0x1000
+TLB_BASE = 0x10000
+TLB_ENTRIES = 256
+LOOKUP_BASE = 0x100000
+RAM_LINEAR = 0x400000
 
 
 class Console:
@@ -57,8 +68,6 @@ class VirtMachine:
         self.config = config
         self.console = console
         self.ram_base = VIRT_MEMORY_MAP["dram"][0]
-        self.ram = memoryview(bytearray(config.ram_size))
-        self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
         self.bus = MmioBus()
         self.clint = Clint()
         self.plic = Plic()
@@ -67,8 +76,7 @@ class VirtMachine:
         for name, device in (("clint", self.clint), ("plic", self.plic), ("uart0", self.uart),
                              ("test", self.finisher)):  # fmt: skip
             self.bus.map(VIRT_MEMORY_MAP[name][0], device)
-        self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
-        self.cpu = SystemCpu(self.state, self.mmu, time=self.clint.mtime)
+        self._create_cpu()
         self._wire(self.clint.msip.connect, MSI)
         self._wire(self.clint.mtip.connect, MTI)
         self._wire(self.plic.context_irq(0).connect, MEI)
@@ -78,6 +86,37 @@ class VirtMachine:
         self.reset_requested = False
         self.input_open = True
         self.layout = self._load()
+
+    def _create_cpu(self) -> None:
+        cfg = self.config
+        if cfg.tier.tier == "interp":
+            self.ram = memoryview(bytearray(cfg.ram_size))
+            self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+            self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
+            self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier)
+            return
+        from engine.backend.wasm.codegen import Layout, SoftmmuLayout
+        from engine.backend.wasm.jit import WasmJit
+        from engine.host.wasmtime_host import WasmtimeHost
+
+        memory64 = cfg.wasm == "wasm64"
+        host = WasmtimeHost(memory64=memory64)
+        pages = (RAM_LINEAR + cfg.ram_size + 0xFFFF) >> 16
+        memory = host.create_memory(pages, memory64)
+        view = host.memory_view(memory)
+        self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
+        self.state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
+        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, RAM_LINEAR)
+        self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus, tlb)
+        layout = Layout(
+            memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=0, guest_high=0,
+            pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
+            softmmu=SoftmmuLayout(TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST),
+        )  # fmt: skip
+        env = _Forward()
+        jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu)
+        self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit)
+        env.target = self.cpu
 
     # -- wiring ------------------------------------------------------------------------
     def _wire(self, connect: Callable[[Callable[[bool], None]], None], bit: int) -> None:
@@ -178,13 +217,23 @@ class VirtMachine:
     def _reset(self) -> None:
         self.reset_requested = False
         self.ram[:] = bytes(len(self.ram))
+        self.cpu.flush_tlb()
         for slot in range(st.N_SLOTS):
             self.state[slot] = 0
         self.cpu.csrs.reset()
-        self.cpu.request_tb_flush()
+        self.cpu.discard_all_tbs()
         self.cpu.flush_tlb()
         self.clint.reset()
         self.plic.reset()
         self.uart.reset()
         self.layout = self._load()
         self.cpu.refresh_flags()
+
+
+class _Forward:
+    """Helpers' env, created before the hart it forwards to."""
+
+    target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)

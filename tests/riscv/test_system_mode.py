@@ -184,6 +184,7 @@ smode:
     li s3, 7
     csrsi sip, 2            # raise SSIP: taken at once
     li s4, 8
+    csrr s6, sstatus        # after the handler's sret: SIE must be back on
     ecall
 strap:
     csrr s5, scause
@@ -199,3 +200,4 @@ def test_supervisor_software_interrupt_is_taken_and_returns(tmp_path: Path) -> N
     x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
     assert x["s3"] == 7 and x["s4"] == 8
     assert x["s5"] == (1 << 63) | 1  # interrupt bit and cause SSI
+    assert x["s6"] & 2, "sret must restore SIE from SPIE"

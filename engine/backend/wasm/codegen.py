@@ -35,6 +35,22 @@ LOAD_FAULT, STORE_FAULT = 5, 7  # access-fault causes, as the interpreter's acce
 
 
 @dataclass(frozen=True)
+class SoftmmuLayout:
+    """System mode: guest virtual addresses go through a TLB kept in linear memory.
+
+    Entry layout (32 bytes): read tag, write tag, addend, unused. A tag is the
+    virtual page address, or all ones when that access is not cached; the
+    addend turns a virtual address into a linear-memory address.
+    """
+
+    tlb_base: int
+    entries: int  # per MMU index, a power of two
+    flags_slot: int  # state slot holding the current TB flags
+    exit_slot: int  # state slot the host sets to stop the dispatcher
+    entry_bytes: int = 32
+
+
+@dataclass(frozen=True)
 class Layout:
     """Where things are in the linear memory shared by all generated code."""
 
@@ -46,6 +62,7 @@ class Layout:
     pc_slot: int
     cause_slot: int
     tval_slot: int
+    softmmu: SoftmmuLayout | None = None
 
     @property
     def addr_type(self) -> ValType:
@@ -95,10 +112,14 @@ _STORE = {
 
 
 class SupportFunctions:
-    """Indices of the module's internal functions for ops Wasm lacks (64-bit high multiply)."""
+    """Indices of functions the code calls besides helpers: the 64-bit high multiplies
+    Wasm lacks, and (system mode) the softmmu slow paths imported from the host."""
 
-    def __init__(self, muluh: int, mulsh: int, mulsuh: int) -> None:
+    def __init__(
+        self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1
+    ) -> None:
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
+        self.slow_load, self.slow_store = slow_load, slow_store
 
 
 def _muluh_body() -> Code:
@@ -161,6 +182,8 @@ class FunctionCompiler:
         self.code = Code()
         self.locals: list[ValType] = [_WASM_TYPE[t.type] for t in block.temps]
         self.scratch_addr = self._new_local(ValType.I64)
+        self.scratch_entry = self._new_local(layout.addr_type)
+        self.scratch_value = self._new_local(ValType.I64)
         self.insn_pc = block.pc
 
     def _new_local(self, t: ValType) -> int:
@@ -323,6 +346,14 @@ class FunctionCompiler:
             self.compare(cond, a, b)
             c.op(Op.SELECT)
             self.end_store(d)
+        elif opc == Opc.LD and self.layout.softmmu is not None:
+            d, addr, memop, mmu = args
+            self.begin_store(d)
+            self.softmmu_load(addr, MemOp(memop & ~MemOp.ALIGN), mmu)
+            self.end_store(d)
+        elif opc == Opc.ST and self.layout.softmmu is not None:
+            v, addr, memop, mmu = args
+            self.softmmu_store(v, addr, MemOp(memop & 3), mmu)
         elif opc == Opc.LD:
             d, addr, memop, _mmu = args
             memop = MemOp(memop & ~MemOp.ALIGN)
@@ -356,6 +387,59 @@ class FunctionCompiler:
             c.i32_const(int(args[0])).op(Op.RETURN)
         else:
             raise ValueError(f"Wasm codegen cannot compile {op!r}")
+
+    # -- softmmu (system mode) ---------------------------------------------------------
+    def _tlb_lookup(self, addr: Value, size: int, mmu: int, tag_offset: int) -> None:
+        """Leave the i32 "TLB hit" condition on the stack; the address is in scratch_addr.
+
+        The compared value keeps the low bits of a misaligned address, so such
+        an access (and any that could cross a page) misses and takes the slow path.
+        """
+        c, sm, lay = self.code, self.layout.softmmu, self.layout
+        a, e = self.scratch_addr, self.scratch_entry
+        self.push(addr)
+        c.tee(a)
+        c.i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
+        c.i64_const(5).op(Op.I64_SHL)
+        c.i64_const(sm.tlb_base + mmu * sm.entries * sm.entry_bytes).op(Op.I64_ADD)
+        if not lay.memory64:
+            c.op(Op.I32_WRAP_I64)
+        c.tee(e)
+        c.mem(Op.I64_LOAD, tag_offset)
+        c.get(a).i64_const(~0xFFF | (size - 1)).op(Op.I64_AND)
+        c.op(Op.I64_EQ)
+
+    def _tlb_host_address(self) -> None:
+        c = self.code
+        c.get(self.scratch_addr).get(self.scratch_entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
+        if not self.layout.memory64:
+            c.op(Op.I32_WRAP_I64)
+
+    def softmmu_load(self, addr: Value, memop: MemOp, mmu: int) -> None:
+        c = self.code
+        self._tlb_lookup(addr, memop.size, mmu, 0)
+        c.block(Op.IF, ValType.I64)
+        self._tlb_host_address()
+        c.mem(_LOAD[memop], 0)
+        c.op(Op.ELSE)
+        c.get(self.scratch_addr).i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
+        c.call(self.support.slow_load)
+        c.op(Op.END)
+
+    def softmmu_store(self, value: Value, addr: Value, memop: MemOp, mmu: int) -> None:
+        c = self.code
+        self.push(value)
+        c.set(self.scratch_value)
+        self._tlb_lookup(addr, memop.size, mmu, 8)
+        c.block(Op.IF)
+        self._tlb_host_address()
+        c.get(self.scratch_value)
+        c.mem(_STORE[memop], 0)
+        c.op(Op.ELSE)
+        c.get(self.scratch_addr).get(self.scratch_value)
+        c.i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
+        c.call(self.support.slow_store)
+        c.op(Op.END)
 
     def _mul_high(self, opc: Opc, a: Value, b: Value, t: Type) -> None:
         c = self.code

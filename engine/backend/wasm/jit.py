@@ -28,13 +28,14 @@ from engine.backend.wasm.encoder import Code, Module, Op, ValType
 from engine.host.base import WasmHost
 from engine.ir.core import Block, Helper, Opc
 
+EXIT_HALT = 2  # the host asked the dispatcher to stop (Exit.HALT)
 EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
 EXIT_BUDGET = 4  # the dispatcher ran its budget of TBs
 LOOKUP_ENTRIES = 1 << 16
 LOOKUP_ENTRY_BYTES = 16
 LOOKUP_BYTES = LOOKUP_ENTRIES * LOOKUP_ENTRY_BYTES
 INVALID_PC = 1  # no RISC-V instruction lives at an odd address
-_ENTRY = struct.Struct("<QI")
+_ENTRY = struct.Struct("<QII")  # pc, table slot, TB flags
 
 
 def lookup_slot(pc: int) -> int:
@@ -43,9 +44,18 @@ def lookup_slot(pc: int) -> int:
 
 class WasmJit:
     def __init__(
-        self, host: WasmHost, memory: Any, layout: Layout, lookup_base: int, env: Any
+        self,
+        host: WasmHost,
+        memory: Any,
+        layout: Layout,
+        lookup_base: int,
+        env: Any,
+        softmmu: Any = None,
     ) -> None:
+        """`softmmu` (system mode) provides slow_load(vaddr, memop, mmu, pc) and
+        slow_store(vaddr, value, memop, mmu, pc) for TLB misses."""
         self.host = host
+        self.softmmu_hooks = softmmu
         self.memory = memory
         self.layout = layout
         self.lookup_base = lookup_base
@@ -61,12 +71,27 @@ class WasmJit:
 
     # -- memory-resident lookup table ------------------------------------------------
     def clear_lookup(self) -> None:
-        entry = _ENTRY.pack(INVALID_PC, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
-        self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
+        """Invalidate every entry; only the ones filled since the last clear need writing."""
+        filled = getattr(self, "_filled", None)
+        if filled is None or len(filled) > LOOKUP_ENTRIES // 8:
+            entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
+            self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
+        else:
+            for addr in filled:
+                _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
+        self._filled: set[int] = set()
 
-    def set_lookup(self, pc: int, table_index: int) -> None:
+    def forget_lookup(self, pc: int, table_index: int) -> None:
+        """Drop pc's lookup entry if it still leads to table slot `table_index`."""
         addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
-        _ENTRY.pack_into(self.view, addr, pc, table_index)
+        entry_pc, entry_slot, _flags = _ENTRY.unpack_from(self.view, addr)
+        if entry_pc == pc and entry_slot == table_index:
+            _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
+
+    def set_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
+        addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
+        _ENTRY.pack_into(self.view, addr, pc, table_index, flags)
+        self._filled.add(addr)
 
     # -- modules -------------------------------------------------------------------------
     def _addr_const(self, c: Code, value: int) -> None:
@@ -87,8 +112,14 @@ class WasmJit:
         tb_type = m.type((), (ValType.I32,))
         run_type = m.type((ValType.I64,), (ValType.I32,))
         budget, pc, entry, code = 0, 1, 2, 3
+        sm = lay.softmmu
         c = Code()
         c.block(Op.LOOP)
+        if sm is not None:
+            # The host asked us to stop (an interrupt, a changed mode): leave now.
+            self._addr_const(c, 0)
+            c.mem(Op.I64_LOAD, lay.state_base + sm.exit_slot * 8).op(Op.I64_EQZ).op(Op.I32_EQZ)
+            c.block(Op.IF).i32_const(EXIT_HALT).op(Op.RETURN).op(Op.END)
         # pc = state.pc
         self._addr_const(c, 0)
         c.mem(Op.I64_LOAD, lay.state_base + lay.pc_slot * 8).set(pc)
@@ -98,8 +129,12 @@ class WasmJit:
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
         c.set(entry)
-        # if entry.pc != pc: miss
+        # if entry.pc != pc (or, in system mode, entry.flags != the current flags): miss
         c.get(entry).mem(Op.I64_LOAD).get(pc).op(Op.I64_NE)
+        if sm is not None:
+            c.get(entry).mem(Op.I32_LOAD, 12)
+            self._addr_const(c, 0)
+            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).op(Op.I32_NE).op(Op.I32_OR)
         c.block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
         # code = table[entry.index]()
         c.get(entry).mem(Op.I32_LOAD, 8).call_indirect(tb_type).tee(code)
@@ -137,9 +172,15 @@ class WasmJit:
         for h in helpers:
             ty = m.type((ValType.I64,) * len(h.arg_types), (ValType.I64,) if h.ret_type else ())
             helper_index[h] = m.import_func("h", h.name, ty)
+        slow_load = slow_store = -1
+        if self.layout.softmmu is not None:
+            slow_load = m.import_func("h", "slow_load", m.type((ValType.I64,) * 4, (ValType.I64,)))
+            slow_store = m.import_func("h", "slow_store", m.type((ValType.I64,) * 5, ()))
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
         first_support = m.imported_funcs
-        support = SupportFunctions(first_support, first_support + 1, first_support + 2)
+        support = SupportFunctions(
+            first_support, first_support + 1, first_support + 2, slow_load, slow_store
+        )
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
             m.function(binary, SUPPORT_LOCALS[name], bodies[name])
@@ -159,11 +200,22 @@ class WasmJit:
         if need > 0:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
         imports = [self.memory, self.table] + [self._host_function(h) for h in helpers]
+        if self.layout.softmmu is not None:
+            imports += self._slow_paths()
         self.host.instantiate(wasm, imports)
         self.table_used += len(blocks)
         self.modules += 1
         self.functions += len(blocks)
         return list(range(first, first + len(blocks)))
+
+    def _slow_paths(self) -> list[Any]:
+        if not hasattr(self, "_slow_funcs"):
+            hooks = self.softmmu_hooks
+            self._slow_funcs = [
+                self.host.function(["i64"] * 4, ["i64"], hooks.slow_load),
+                self.host.function(["i64"] * 5, [], hooks.slow_store),
+            ]
+        return self._slow_funcs
 
     def run(self, budget: int) -> int:
         return self._run(budget)

@@ -68,7 +68,7 @@ class TB:
     compiles before they ever run never need one.
     """
 
-    __slots__ = ("_fn", "backend", "block", "count", "pc")
+    __slots__ = ("_fn", "backend", "block", "count", "pc", "slot")
 
     def __init__(self, pc: int, block: Block, backend: InterpBackend) -> None:
         self.pc = pc
@@ -76,6 +76,7 @@ class TB:
         self.backend = backend
         self._fn: Callable[[], int] | None = None
         self.count = 0
+        self.slot: int | None = None  # its function's index in the Wasm table, once compiled
 
     @property
     def fn(self) -> Callable[[], int]:

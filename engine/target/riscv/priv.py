@@ -35,13 +35,14 @@ def take_trap(csrs: CsrFile, cause: int, tval: int, pc: int, interrupt: bool = F
     priv = s[st.PRIV]
     deleg = csrs.get("mideleg" if interrupt else "medeleg")
     code = cause | (INTERRUPT if interrupt else 0)
-    status = csrs.get("mstatus")
+    old = csrs.get("mstatus")
     if priv <= PRV_S and deleg >> cause & 1:
         csrs.put("scause", code)
         csrs.put("sepc", pc)
         csrs.put("stval", tval)
-        status = (status & ~(SPP | SPIE | SIE)) | (SPP if priv == PRV_S else 0)
-        status |= SPIE if status & SIE else 0
+        # SPIE keeps the SIE the trap interrupted; sret puts it back.
+        status = (old & ~(SPP | SPIE | SIE)) | (SPP if priv == PRV_S else 0)
+        status |= SPIE if old & SIE else 0
         csrs.put("mstatus", status)
         vector = csrs.get("stvec")
         s[st.PRIV] = PRV_S
@@ -49,8 +50,8 @@ def take_trap(csrs: CsrFile, cause: int, tval: int, pc: int, interrupt: bool = F
         csrs.put("mcause", code)
         csrs.put("mepc", pc)
         csrs.put("mtval", tval)
-        status = (status & ~(MPP | MPIE | MIE)) | (priv << MPP_SHIFT)
-        status |= MPIE if csrs.get("mstatus") & MIE else 0
+        status = (old & ~(MPP | MPIE | MIE)) | (priv << MPP_SHIFT)
+        status |= MPIE if old & MIE else 0
         csrs.put("mstatus", status)
         vector = csrs.get("mtvec")
         s[st.PRIV] = PRV_M

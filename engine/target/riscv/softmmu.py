@@ -37,14 +37,54 @@ class Bus(Protocol):
     def write(self, addr: int, size: int, value: int) -> None: ...
 
 
+class LinearTlb:
+    """The TLB generated Wasm consults, in linear memory (codegen.SoftmmuLayout's format)."""
+
+    def __init__(self, view: memoryview, base: int, entries: int, ram_linear: int) -> None:
+        self.view, self.base, self.entries, self.ram_linear = view, base, entries, ram_linear
+        self.flush()
+
+    def flush(self) -> None:
+        size = 4 * self.entries * 32
+        self.view[self.base : self.base + size] = b"\xff" * size
+
+    def flush_page(self, vaddr: int) -> None:
+        index = (vaddr >> 12) & (self.entries - 1)
+        for mmu_idx in range(4):
+            entry = self.base + (mmu_idx * self.entries + index) * 32
+            _ENTRY.pack_into(self.view, entry, M64, M64, 0)
+
+    def fill(self, mmu_idx: int, vaddr: int, ram_offset: int, prot: int) -> None:
+        page = vaddr & ~0xFFF & M64
+        entry = self.base + (mmu_idx * self.entries + ((vaddr >> 12) & (self.entries - 1))) * 32
+        addend = (self.ram_linear + ram_offset - page) & M64
+        _ENTRY.pack_into(self.view, entry, page if prot & PTE_R else M64,
+                         page if prot & PTE_W else M64, addend)  # fmt: skip
+
+
+_ENTRY = struct.Struct("<QQQ")
+
+
 class SoftMmu:
-    def __init__(self, state: memoryview, ram: memoryview, ram_base: int, bus: Bus) -> None:
+    def __init__(
+        self,
+        state: memoryview,
+        ram: memoryview,
+        ram_base: int,
+        bus: Bus,
+        linear_tlb: LinearTlb | None = None,
+    ) -> None:
         self.ram = ram
         self.ram_base = ram_base
         self.ram_end = ram_base + len(ram)
         self.bus = bus
         self.walker = Walker(state, self._pte_load, self._pte_store)
         self.tlb: list[dict[int, tuple[int, int]]] = [{} for _ in range(4)]
+        self.linear_tlb = linear_tlb
+        # Physical pages holding translated code: never writable through the TLB,
+        # so that a store reaches `on_code_write(page)` before it lands.
+        self.code_pages: set[int] = set()
+        self.on_code_write: Callable[[int], None] = lambda page: None
         self._bind()
 
     # -- physical memory ------------------------------------------------------------
@@ -54,7 +94,15 @@ class SoftMmu:
         raise GuestException(Cause.LOAD_ACCESS_FAULT, paddr)
 
     def _pte_store(self, paddr: int, value: int) -> None:
+        if paddr >> 12 in self.code_pages:
+            self.on_code_write(paddr >> 12)
         struct.pack_into("<Q", self.ram, paddr - self.ram_base, value)
+
+    def mark_code_page(self, page: int) -> None:
+        """Translated code now comes from physical page `page`: revoke write access to it."""
+        if page not in self.code_pages:
+            self.code_pages.add(page)
+            self.flush()
 
     def phys_read(self, paddr: int, size: int, access: int = ACCESS_READ) -> int:
         if self.ram_base <= paddr <= self.ram_end - size:
@@ -68,6 +116,8 @@ class SoftMmu:
             raise GuestException(ACCESS_FAULT[access], paddr) from None
 
     def phys_write(self, paddr: int, size: int, value: int) -> None:
+        if paddr >> 12 in self.code_pages:
+            self.on_code_write(paddr >> 12)
         if self.ram_base <= paddr <= self.ram_end - size:
             off = paddr - self.ram_base
             self.ram[off : off + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
@@ -81,14 +131,34 @@ class SoftMmu:
     def flush(self) -> None:
         for t in self.tlb:
             t.clear()
+        if self.linear_tlb is not None:
+            self.linear_tlb.flush()
+
+    def flush_page(self, vaddr: int) -> None:
+        vpage = vaddr >> 12
+        for t in self.tlb:
+            t.pop(vpage, None)
+        if self.linear_tlb is not None:
+            self.linear_tlb.flush_page(vaddr)
 
     def translate(self, vaddr: int, access: int, mmu_idx: int) -> int:
         """Physical address for an access, filling the TLB for RAM pages."""
         paddr, prot = self.walker.translate(vaddr, access, mmu_idx)
         page = paddr & ~0xFFF
         if self.ram_base <= page and page + 0x1000 <= self.ram_end:
+            if page >> 12 in self.code_pages:
+                prot &= ~PTE_W
             self.tlb[mmu_idx][vaddr >> 12] = (page - self.ram_base, prot)
+            if self.linear_tlb is not None:
+                self.linear_tlb.fill(mmu_idx, vaddr, page - self.ram_base, prot)
         return paddr
+
+    # -- the slow paths generated Wasm calls on a TLB miss ------------------------------------
+    def slow_load(self, vaddr: int, memop: int, mmu_idx: int, pc: int) -> int:
+        return self._slow_load(vaddr, 1 << (memop & 3), mmu_idx, pc, bool(memop & 4))
+
+    def slow_store(self, vaddr: int, value: int, memop: int, mmu_idx: int, pc: int) -> None:
+        self._slow_store(vaddr, 1 << (memop & 3), value, mmu_idx, pc)
 
     def fetch16(self, vaddr: int, mmu_idx: int) -> int:
         e = self.tlb[mmu_idx].get(vaddr >> 12)

@@ -25,6 +25,8 @@ RES_VALUE = 71  # the value LR loaded (sign-extended for .w)
 # System mode: the privilege level, then the CSRs that have storage.
 PRIV = 72  # 0 U, 1 S, 3 M
 IRQ_LINES = 73  # interrupt-pending bits driven by devices (MSIP, MTIP, MEIP, SEIP)
+EXIT_REQUEST = 74  # nonzero: the host wants the hart to stop at the next block boundary
+TB_FLAGS = 75  # the flags the current privilege and mstatus imply (see translate.tb_flags)
 CSR_BASE = 80
 CSR_NAMES = (
     "mstatus medeleg mideleg mie mtvec mcounteren menvcfg mscratch mepc mcause mtval mip "

@@ -5,7 +5,14 @@ TBs are keyed by (physical address, virtual pc, flags): the virtual pc because
 translated code embeds pc-relative values, the physical page so that a TB is
 found again after sfence.vma or a satp write (which only flush the TLB and the
 fast virtual-pc cache), and the flags (privilege, data MMU context, FS state)
-because translation depends on them. fence.i discards every TB.
+because translation depends on them.
+
+Translated code is kept coherent with memory, as in QEMU: a physical page
+holding translated code never gets a writable TLB entry, so the first store to
+it takes the slow path, which discards that page's TBs before writing. fence.i
+then has nothing left to do; Linux patches its own code tens of thousands of
+times while booting (ftrace, alternatives, static keys), each time with fence.i,
+and discarding every TB on each would make that quadratic.
 
 `run(budget)` executes TBs until a synchronous exception, a host request
 (device interrupt, WFI, CSR write that may unmask an interrupt) or the
@@ -19,10 +26,12 @@ from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
+from engine.backend.wasm.jit import EXIT_MISS
+from engine.ir.core import Exit
 from engine.ir.optimize import optimize
 from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import HOST_INTERRUPT, TB, Stats
+from engine.target.riscv.cpu import HOST_INTERRUPT, TB, Stats, TierConfig
 from engine.target.riscv.csr_file import (
     FS,
     FS_SHIFT,
@@ -45,8 +54,19 @@ M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class SystemCpu:
-    def __init__(self, state: memoryview, mmu: SoftMmu, time: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        state: memoryview,
+        mmu: SoftMmu,
+        time: Callable[[], int],
+        config: TierConfig | None = None,
+        jit: Any = None,
+    ) -> None:
         self.state = state
+        self.config = config or TierConfig()
+        self.jit = jit
+        self.queue: list[TB] = []
+        self.since_queued = 0
         self.mmu = mmu
         self.csrs = CsrFile(state, time)
         self.csrs.on_change = self._csr_changed
@@ -58,10 +78,21 @@ class SystemCpu:
         self.flags = 0
         self.tbs: dict[tuple[int, int, int], TB] = {}  # (paddr, vpc, flags) -> TB
         self.fast: dict[int, TB] = {}  # (vpc << 6) | flags -> TB, flushed with the TLB
+        self.page_tbs: dict[int, list[tuple[int, int, int]]] = {}  # physical page -> TB keys
+        self.fast_by_page: dict[int, list[int]] = {}  # virtual page -> its keys in `fast`
+        mmu.on_code_write = self.invalidate_code_page
         self.stats = Stats()
-        self.exit_request = False
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
         self.refresh_flags()
+
+    @property
+    def exit_request(self) -> bool:
+        """Stop at the next block boundary; a state word, so generated code sees it too."""
+        return bool(self.state[st.EXIT_REQUEST])
+
+    @exit_request.setter
+    def exit_request(self, value: bool) -> None:
+        self.state[st.EXIT_REQUEST] = int(value)
 
     # -- translation state -------------------------------------------------------------
     def refresh_flags(self) -> None:
@@ -71,6 +102,7 @@ class SystemCpu:
         mstatus = s[st.CSR_SLOT["mstatus"]]
         self.fetch_mmu = fetch_mmu_index(priv)
         self.flags = tb_flags(priv, data_mmu_index(priv, mstatus), (mstatus & FS) >> FS_SHIFT)
+        s[st.TB_FLAGS] = self.flags
 
     def _fetch16(self, vaddr: int) -> int:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
@@ -78,11 +110,36 @@ class SystemCpu:
     def flush_tlb(self) -> None:
         self.mmu.flush()
         self.fast.clear()
+        self.fast_by_page.clear()
+        if self.jit is not None:
+            self.jit.clear_lookup()  # its entries are keyed by virtual pc
 
     def request_tb_flush(self) -> None:
-        """fence.i: later fetches must see earlier stores, so every TB goes."""
+        """fence.i: nothing to do, stores to code pages already discarded stale TBs."""
+
+    def discard_all_tbs(self) -> None:
+        """Forget every translation (machine reset)."""
         self.tbs.clear()
         self.fast.clear()
+        self.fast_by_page.clear()
+        self.page_tbs.clear()
+        self.queue.clear()
+        self.mmu.code_pages.clear()
+        if self.jit is not None:
+            self.jit.clear_lookup()
+
+    def invalidate_code_page(self, page: int) -> None:
+        """A store is about to change physical page `page`: drop the TBs made from it."""
+        for key in self.page_tbs.pop(page, ()):
+            tb = self.tbs.pop(key, None)
+            if tb is None:
+                continue
+            _paddr, vpc, flags = key
+            self.fast.pop((vpc << 6) | flags, None)
+            if tb.slot is not None:
+                self.jit.forget_lookup(vpc, tb.slot)
+            tb.block = None
+        self.mmu.code_pages.discard(page)
 
     def _lookup(self, vpc: int) -> TB:
         flags = self.flags
@@ -100,7 +157,11 @@ class SystemCpu:
         if tb is None:
             tb = self._translate(vpc, flags)
             self.tbs[full_key] = tb
+            page = paddr >> 12
+            self.page_tbs.setdefault(page, []).append(full_key)
+            self.mmu.mark_code_page(page)
         self.fast[key] = tb
+        self.fast_by_page.setdefault(vpc >> 12, []).append(key)
         return tb
 
     def _translate(self, vpc: int, flags: int) -> TB:
@@ -112,8 +173,10 @@ class SystemCpu:
             raise
         optimize(block)
         tb = TB(vpc, block, self.backend)
-        tb.fn  # noqa: B018 - build the interpreter function now
-        tb.block = None
+        if self.config.tier != "wasm":
+            tb.fn  # noqa: B018 - it runs on the interpreter first: build it now
+        if self.jit is None:
+            tb.block = None
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
         self.stats.insns_translated += block.n_insns
@@ -123,14 +186,19 @@ class SystemCpu:
     def run(self, budget: int) -> None:
         """Run up to `budget` TBs; on return exc_cause says why (HOST_INTERRUPT if not a trap)."""
         state = self.state
-        lookup = self._lookup
         try:
-            for _ in range(budget):
-                if lookup(state[st.PC]).fn():
+            if self.jit is not None:
+                if self._run_tiered(budget):
                     self.stats.exits += 1
                     return
-                if self.exit_request:
-                    break
+            else:
+                lookup = self._lookup
+                for _ in range(budget):
+                    if lookup(state[st.PC]).fn():
+                        self.stats.exits += 1
+                        return
+                    if state[st.EXIT_REQUEST]:
+                        break
         except GuestException as exc:
             self.stats.exits += 1
             if exc.pc is not None:
@@ -140,6 +208,62 @@ class SystemCpu:
             return
         self.exit_request = False
         state[st.EXC_CAUSE] = HOST_INTERRUPT
+
+    def _run_tiered(self, budget: int) -> bool:
+        """Dispatch compiled TBs in Wasm, interpreting between; True on a guest exception."""
+        jit, state = self.jit, self.state
+        while budget > 0:
+            code = jit.run(budget)
+            self.stats.exits += 1
+            if code == Exit.EXCEPTION:
+                return True
+            if code != EXIT_MISS:
+                return False  # budget spent or the host asked to stop
+            budget -= 1
+            if self._interpret_until_compiled():
+                return True
+            if state[st.EXIT_REQUEST]:
+                return False
+        return False
+
+    def _interpret_until_compiled(self) -> bool:
+        """Run TBs on the interpreter until the next one is compiled; True on an exception."""
+        state, config = self.state, self.config
+        while not state[st.EXIT_REQUEST]:
+            vpc = state[st.PC]
+            tb = self._lookup(vpc)
+            if tb.slot is not None:
+                self.jit.set_lookup(vpc, tb.slot, self.flags)
+                return False
+            if config.tier == "wasm":
+                self._compile([tb])
+                continue
+            tb.count += 1
+            if tb.count == max(config.threshold, 1):
+                self.queue.append(tb)
+            if self.queue:
+                self.since_queued += 1
+                if len(self.queue) >= config.batch or self.since_queued >= config.patience:
+                    self._compile(self.queue)
+                    self.queue = []
+                    self.since_queued = 0
+                    if tb.slot is not None:
+                        continue
+            if tb.fn():
+                return True
+        return False
+
+    def _compile(self, tbs: list[TB]) -> None:
+        tbs = [tb for tb in tbs if tb.block is not None and tb.slot is None]
+        if not tbs:
+            return
+        start = perf_counter()
+        slots = self.jit.compile([tb.block for tb in tbs])
+        self.stats.compile_seconds += perf_counter() - start
+        for tb, slot in zip(tbs, slots, strict=True):
+            tb.slot = slot
+            tb.block = None
+        self.stats.tbs_compiled += len(tbs)
 
     def take_trap(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
         privmod.take_trap(self.csrs, cause, tval, pc, interrupt)
@@ -210,11 +334,22 @@ class SystemCpu:
         self.waiting = True
         self.exit_request = True
 
-    def sfence_vma(self, vaddr: int) -> None:
+    def sfence_vma(self, vaddr: int, whole: bool) -> None:
         priv = self.state[st.PRIV]
         if priv == PRV_U or (priv == PRV_S and self.csrs.get("mstatus") & TVM):
             raise GuestException(Cause.ILLEGAL_INSTRUCTION, 0x12000073)
-        self.flush_tlb()
+        if whole:
+            self.flush_tlb()
+        else:
+            self.flush_tlb_page(vaddr)
+
+    def flush_tlb_page(self, vaddr: int) -> None:
+        """Forget one virtual page's translation, and the TBs found through it."""
+        self.mmu.flush_page(vaddr)
+        for key in self.fast_by_page.pop(vaddr >> 12, ()):
+            tb = self.fast.pop(key, None)
+            if tb is not None and tb.slot is not None:
+                self.jit.forget_lookup(key >> 6, tb.slot)
 
     def describe(self) -> dict[str, Any]:
         s = self.state

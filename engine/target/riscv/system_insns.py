@@ -28,14 +28,14 @@ def _wfi(env: object) -> None:
     env.wait_for_interrupt()  # type: ignore[attr-defined]
 
 
-def _sfence(env: object, vaddr: int) -> None:
-    env.sfence_vma(vaddr)  # type: ignore[attr-defined]
+def _sfence(env: object, vaddr: int, whole: int) -> None:
+    env.sfence_vma(vaddr, bool(whole))  # type: ignore[attr-defined]
 
 
 CSR_HELPER = Helper("csr", _csr, (Type.I64, Type.I64), Type.I64, _SIDE)
 XRET_HELPER = Helper("xret", _mret, (Type.I64,), None, _SIDE)
 WFI_HELPER = Helper("wfi", _wfi, (), None, _SIDE)
-SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64,), None, _SIDE)
+SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64, Type.I64), None, _SIDE)
 
 
 def translate_csr(c: Ctx) -> None:
@@ -63,7 +63,8 @@ def translate_privileged(c: Ctx) -> None:
         c.goto(c.next_pc)
     elif i >> 25 == 0x09 and d.rd(i) == 0:  # sfence.vma rs1, rs2
         c.store_pc()
-        b.call(SFENCE_HELPER, c.gpr(d.rs1(i)))
+        # rs1 = x0 flushes every address; otherwise only the page holding rs1.
+        b.call(SFENCE_HELPER, c.gpr(d.rs1(i)), int(d.rs1(i) == 0))
         c.goto(c.next_pc)
     else:
         return c.illegal()
