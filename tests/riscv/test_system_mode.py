@@ -201,3 +201,43 @@ def test_supervisor_software_interrupt_is_taken_and_returns(tmp_path: Path) -> N
     assert x["s3"] == 7 and x["s4"] == 8
     assert x["s5"] == (1 << 63) | 1  # interrupt bit and cause SSI
     assert x["s6"] & 2, "sret must restore SIE from SPIE"
+
+
+SSTATUS_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    li t0, 1 << 11
+    csrs mstatus, t0
+    la t0, smode
+    csrw mepc, t0
+    mret
+smode:
+    csrsi sstatus, 2        # quiet bit: stays in generated code
+    csrrci s3, sstatus, 2   # old value has SIE
+    csrr s4, sstatus        # SIE now clear
+    li t1, 1 << 18
+    csrs sstatus, t1        # SUM: changes the MMU context, goes through the helper
+    csrr s5, sstatus
+    li t2, 0x1234
+    csrrw s6, sscratch, t2  # plain storage CSRs
+    csrr s7, sscratch
+    li t3, 0x80001233
+    csrw sepc, t3
+    csrr s8, sepc           # bit 0 of sepc is always clear
+    li t4, 3 << 13
+    csrs sstatus, t4        # FS dirty: SD reads as set
+    csrr s9, sstatus
+    ecall
+mtrap:
+    ecall
+"""
+
+
+def test_sstatus_and_storage_csrs(tmp_path: Path) -> None:
+    cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM))
+    x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
+    assert x["s3"] & 2 and not x["s4"] & 2
+    assert x["s5"] & (1 << 18)
+    assert (x["s6"], x["s7"]) == (0, 0x1234)
+    assert x["s8"] == 0x80001232
+    assert x["s9"] >> 63 == 1 and (x["s9"] >> 13) & 3 == 3

@@ -392,8 +392,10 @@ class FunctionCompiler:
     def _tlb_lookup(self, addr: Value, size: int, mmu: int, tag_offset: int) -> None:
         """Leave the i32 "TLB hit" condition on the stack; the address is in scratch_addr.
 
-        The compared value keeps the low bits of a misaligned address, so such
-        an access (and any that could cross a page) misses and takes the slow path.
+        The entry is chosen by the page of the first byte but compared with the
+        page of the last, so an access crossing a page misses and takes the
+        slow path; misaligned accesses within a page stay on the fast path
+        (Wasm loads and stores need no alignment).
         """
         c, sm, lay = self.code, self.layout.softmmu, self.layout
         a, e = self.scratch_addr, self.scratch_entry
@@ -406,7 +408,10 @@ class FunctionCompiler:
             c.op(Op.I32_WRAP_I64)
         c.tee(e)
         c.mem(Op.I64_LOAD, tag_offset)
-        c.get(a).i64_const(~0xFFF | (size - 1)).op(Op.I64_AND)
+        c.get(a)
+        if size > 1:
+            c.i64_const(size - 1).op(Op.I64_ADD)
+        c.i64_const(~0xFFF).op(Op.I64_AND)
         c.op(Op.I64_EQ)
 
     def _tlb_host_address(self) -> None:

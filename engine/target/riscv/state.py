@@ -61,6 +61,9 @@ class Globals:
         self.exc_cause = make_global("exc_cause", EXC_CAUSE * 8)
         self.exc_tval = make_global("exc_tval", EXC_TVAL * 8)
         self.mstatus = make_global("mstatus", CSR_SLOT["mstatus"] * 8)
+        self.csr: dict[str, Temp] = {
+            name: make_global(name, slot * 8) for name, slot in CSR_SLOT.items()
+        }
 
 
 GLOBALS = Globals()

@@ -8,9 +8,13 @@ under, and the returns and fences change the pc or the address space.
 
 from __future__ import annotations
 
-from engine.ir.core import Exit, Helper, HelperFlags, Type
+from engine.ir.core import Cond, Exit, Helper, HelperFlags, Type, Value
 from engine.target.riscv import decode as d
+from engine.target.riscv.csr_file import FS, SD, SIE, SPIE, SPP, SSTATUS_MASK
+from engine.target.riscv.state import GLOBALS as G
 from engine.target.riscv.translate import Ctx
+
+M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 _SIDE = HelperFlags.READS_STATE | HelperFlags.WRITES_STATE | HelperFlags.MAY_RAISE
 MRET, SRET, WFI = 0x30200073, 0x10200073, 0x10500073
@@ -38,11 +42,72 @@ WFI_HELPER = Helper("wfi", _wfi, (), None, _SIDE)
 SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64, Type.I64), None, _SIDE)
 
 
+# CSRs that are plain storage, by number: (state name, lowest privilege, write mask).
+_STORAGE_CSRS = {
+    0x140: ("sscratch", 1, M64), 0x141: ("sepc", 1, M64 ^ 1), 0x142: ("scause", 1, M64),
+    0x143: ("stval", 1, M64), 0x340: ("mscratch", 3, M64), 0x341: ("mepc", 3, M64 ^ 1),
+    0x342: ("mcause", 3, M64), 0x343: ("mtval", 3, M64),
+}  # fmt: skip
+SSTATUS = 0x100
+# sstatus bits a set/clear may change without leaving generated code: they
+# affect neither translation nor the MMU (a newly enabled pending interrupt is
+# taken when the dispatcher next returns to the host, a bounded delay).
+_QUIET_SSTATUS_BITS = SIE | SPIE | SPP
+
+
+def _sstatus_view(c: Ctx) -> Value:
+    """sstatus as software reads it: the S-visible mstatus bits, SD set when FS is dirty."""
+    b = c.b
+    dirty = b.setcond(Cond.EQ, b.and_(G.mstatus, FS), FS)
+    return b.or_(b.and_(G.mstatus, SSTATUS_MASK & ~SD), b.shl(dirty, 63))
+
+
 def translate_csr(c: Ctx) -> None:
-    i = c.insn
-    src_field = d.rs1(i)
+    i, b = c.insn, c.b
+    csr, f3, rd, src_field = i >> 20, d.funct3(i), d.rd(i), d.rs1(i)
+    op = f3 & 3  # 1 write, 2 set, 3 clear
     # The immediate forms carry their operand in the rs1 field.
-    src = src_field if d.funct3(i) & 4 else c.gpr(src_field)
+    src: Value = src_field if f3 & 4 else c.gpr(src_field)
+    writes = op == 1 or src_field != 0
+    storage = _STORAGE_CSRS.get(csr)
+    if storage is not None and c.priv >= storage[1]:
+        name, _level, mask = storage
+        reg = G.csr[name]
+        old = b.copy(reg)
+        if writes:
+            new = src if op == 1 else b.or_(old, src) if op == 2 else b.and_(old, b.not_(src))
+            b.mov(reg, b.and_(new, mask))
+        c.set_gpr(rd, old)
+        return
+    if csr == SSTATUS and c.priv >= 1 and op != 1:
+        _sstatus_set_or_clear(c, op, src, writes)
+        return
+    _csr_by_helper(c, src)
+
+
+def _sstatus_set_or_clear(c: Ctx, op: int, src: Value, writes: bool) -> None:
+    """csrrs/csrrc on sstatus: inline when only quiet bits change, the helper otherwise."""
+    b, i = c.b, c.insn
+    result = b.temp()
+    done, slow = b.label(), b.label()
+    if writes:
+        b.brcond(Cond.NE, b.and_(src, M64 ^ _QUIET_SSTATUS_BITS), 0, slow)
+    b.mov(result, _sstatus_view(c))
+    if writes:
+        new = b.or_(G.mstatus, src) if op == 2 else b.and_(G.mstatus, b.not_(src))
+        b.mov(G.mstatus, new)
+    b.br(done)
+    b.set_label(slow)
+    c.store_pc()
+    b.mov(result, b.call(CSR_HELPER, i, src))
+    b.set_label(done)
+    c.set_gpr(d.rd(i), result)
+    c.goto(c.next_pc)
+    c.ended = True
+
+
+def _csr_by_helper(c: Ctx, src: Value) -> None:
+    i = c.insn
     c.store_pc()
     old = c.b.call(CSR_HELPER, i, src)
     c.set_gpr(d.rd(i), old)
