@@ -167,11 +167,14 @@ class WasmtimeHost:
         """
         api: _RawApi | None = None
         forced_public = os.environ.get("WASMEMU_HOST_CALLS", "") == "public"
+        reason = "asked for the public API"
         if fast_calls or (fast_calls is None and not forced_public):
             api, reason = _unchecked_api()
             if api is None and fast_calls:
                 raise RuntimeError(f"wasmtime's unchecked call API is unusable: {reason}")
         self._setup(memory64, api)
+        # Why the public path is in use, for bug reports; None on the fast path.
+        self.call_path_reason = None if api is not None else reason
 
     def _setup(self, memory64: bool, api: _RawApi | None) -> None:
         config = wasmtime.Config()

@@ -76,6 +76,7 @@ def test_the_fast_path_is_active_by_default_and_can_be_forced_off(
 ) -> None:
     monkeypatch.delenv("WASMEMU_HOST_CALLS", raising=False)
     assert WasmtimeHost().call_path == "unchecked"
+    assert WasmtimeHost().call_path_reason is None
     assert WasmtimeHost(fast_calls=False).call_path == "public"
     monkeypatch.setenv("WASMEMU_HOST_CALLS", "public")
     assert WasmtimeHost().call_path == "public"
@@ -466,6 +467,7 @@ def test_missing_bindings_fall_back_to_the_public_api(monkeypatch: pytest.Monkey
     try:
         host = WasmtimeHost()
         assert host.call_path == "public"
+        assert "has no attribute" in host.call_path_reason
         f = host.function(["i64"], ["i64"], lambda x: x + 1)
         assert host.export(instantiate(host, forwarding_module(1, "i64"), [f]), "call")(-1) == 0
         with pytest.raises(RuntimeError, match="has no attribute"):
