@@ -23,7 +23,9 @@ class QuitRequested(Exception):
 
 
 class PipeConsole(Console):
-    """stdin/stdout as plain byte streams."""
+    """stdin/stdout as plain byte streams; input is paced (see Console)."""
+
+    paced = True
 
     def __init__(self, in_fd: int = 0, out_fd: int = 1) -> None:
         self.in_fd, self.out_fd = in_fd, out_fd
@@ -44,6 +46,8 @@ class PipeConsole(Console):
 
 class TerminalConsole(PipeConsole):
     """A terminal in raw mode, with Ctrl-A commands. Use as a context manager."""
+
+    paced = False  # a person types: deliver keys at once
 
     def __init__(self, in_fd: int = 0, out_fd: int = 1) -> None:
         super().__init__(in_fd, out_fd)

@@ -23,7 +23,7 @@ from engine.machine import boot
 from engine.machine.virt_dt import VIRT_MEMORY_MAP, virt_device_tree
 from engine.target.riscv import state as st
 from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
-from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI
+from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI, STI
 from engine.target.riscv.softmmu import LinearTlb, SoftMmu
 from engine.target.riscv.system_cpu import SystemCpu
 
@@ -53,7 +53,16 @@ RAM_LINEAR = 0x400000
 
 
 class Console:
-    """Where the UART's bytes go and host input comes from (a terminal or pipes)."""
+    """Where the UART's bytes go and host input comes from (a terminal or pipes).
+
+    A paced console's input is not typed by a person but arrives all at once
+    (a pipe): the machine hands it to the guest a line at a time, whenever the
+    guest is waiting for input, so nothing is lost while the guest's shell is
+    still starting (a tty open resets the UART FIFO, and a shell may discard
+    type-ahead when it sets up its terminal).
+    """
+
+    paced = False
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -85,6 +94,7 @@ class VirtMachine:
         self.exit_status: int | None = None
         self.reset_requested = False
         self.input_open = True
+        self.held_input = bytearray()  # paced console input not yet given to the guest
         self.layout = self._load()
 
     def _create_cpu(self) -> None:
@@ -177,7 +187,7 @@ class VirtMachine:
             if self.reset_requested:
                 self._reset()
             self._poll_console(0.0)
-            self.clint.update()
+            self._update_timers()
             if cpu.waiting:
                 if cpu.interrupt_pending():
                     cpu.waiting = False
@@ -201,18 +211,39 @@ class VirtMachine:
         upcoming = [d for d in deadlines if d is not None]
         timeout = max(0.0, (min(upcoming) - now) / 1e9) if upcoming else 1.0
         self._poll_console(min(timeout, 1.0))
+        self._update_timers()
+
+    def _update_timers(self) -> None:
+        """Bring the timer interrupt levels up to date (they depend on the time).
+
+        Sstc's supervisor timer goes into the lines word too, so generated
+        code enabling interrupts sees it pending."""
         self.clint.update()
+        csrs, state = self.cpu.csrs, self.state
+        lines = state[st.IRQ_LINES] & ~STI
+        if csrs.get("menvcfg") >> 63 and csrs.stip():
+            lines |= STI
+        state[st.IRQ_LINES] = lines
 
     def _poll_console(self, timeout: float) -> None:
-        if not self.input_open:
-            if timeout:
-                time.sleep(timeout)
-            return
-        data = self.console.poll(timeout)
-        if data is None:
-            self.input_open = False
-        elif data:
-            self.uart.receive(data)
+        if self.input_open:
+            data = self.console.poll(timeout)
+            if data is None:
+                self.input_open = False
+            elif data and self.console.paced:
+                self.held_input += data
+            elif data:
+                self.uart.receive(data)
+        elif timeout:
+            time.sleep(timeout)
+        if self.held_input and self._guest_waits_for_input():
+            end = self.held_input.find(b"\n") + 1 or len(self.held_input)
+            self.uart.receive(bytes(self.held_input[:end]))
+            del self.held_input[:end]
+
+    def _guest_waits_for_input(self) -> bool:
+        """Idle in WFI with the UART's receive interrupt on and nothing unread."""
+        return self.cpu.waiting and bool(self.uart.ier & 1) and not self.uart.pending_input()
 
     def _reset(self) -> None:
         self.reset_requested = False

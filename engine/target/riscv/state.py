@@ -61,6 +61,8 @@ class Globals:
         self.exc_cause = make_global("exc_cause", EXC_CAUSE * 8)
         self.exc_tval = make_global("exc_tval", EXC_TVAL * 8)
         self.mstatus = make_global("mstatus", CSR_SLOT["mstatus"] * 8)
+        self.irq_lines = make_global("irq_lines", IRQ_LINES * 8)
+        self.exit_request = make_global("exit_request", EXIT_REQUEST * 8)
         self.csr: dict[str, Temp] = {
             name: make_global(name, slot * 8) for name, slot in CSR_SLOT.items()
         }

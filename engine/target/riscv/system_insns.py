@@ -96,6 +96,8 @@ def _sstatus_set_or_clear(c: Ctx, op: int, src: Value, writes: bool) -> None:
     if writes:
         new = b.or_(G.mstatus, src) if op == 2 else b.and_(G.mstatus, b.not_(src))
         b.mov(G.mstatus, new)
+        if op == 2:
+            _exit_if_interrupt_pending(c)
     b.br(done)
     b.set_label(slow)
     c.store_pc()
@@ -104,6 +106,19 @@ def _sstatus_set_or_clear(c: Ctx, op: int, src: Value, writes: bool) -> None:
     c.set_gpr(d.rd(i), result)
     c.goto(c.next_pc)
     c.ended = True
+
+
+def _exit_if_interrupt_pending(c: Ctx) -> None:
+    """Enabling interrupts with one pending and enabled must let the host take it now:
+    the host looks only at block boundaries it sees, and Linux re-disables
+    interrupts before the next WFI, so waiting could leave it pending forever.
+    The host keeps the device and timer levels in irq_lines at every return."""
+    b = c.b
+    quiet = b.label()
+    pending = b.and_(b.or_(G.csr["mip"], G.irq_lines), G.csr["mie"])
+    b.brcond(Cond.EQ, pending, 0, quiet)
+    b.mov(G.exit_request, 1)
+    b.set_label(quiet)
 
 
 def _csr_by_helper(c: Ctx, src: Value) -> None:
