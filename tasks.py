@@ -27,9 +27,18 @@ def images(c: Context, force: bool = False, name: str = "default") -> None:
     images_command(name=name, force=force)
 
 
+@task(help={"options": "more options for wasmemu run, e.g. '--wasm wasm32 -m 1G'"})
+def run(c: Context, options: str = "") -> None:
+    """Boot the default Debian riscv64 guest to a shell (building its image first if needed)."""
+    from wasmemu_images.cli import images_command
+
+    images_command()  # builds the image on first use, with progress; verifies it after
+    os.execv(PY, [PY, "-m", "engine", "run", *options.split()])
+
+
 @task(help={"args": "command line for busybox (default: an interactive shell)"})
-def run(c: Context, args: str = "sh") -> None:
-    """Run Debian's riscv64 busybox under wasmemu user mode (default: a shell)."""
+def user(c: Context, args: str = "sh") -> None:
+    """Run Debian's riscv64 busybox in user mode, like qemu-riscv64 (default: a shell)."""
     from wasmemu_images.guest_tools import busybox_path
 
     path = busybox_path(progress=True)
@@ -46,18 +55,21 @@ def lint(c: Context) -> None:
 @task(help={"k": "only tests matching this pytest -k expression", "jobs": "parallel workers"})
 def test(c: Context, k: str = "", jobs: int = 2) -> None:
     """Run the test suite (fetches the riscv64 guest tools first, once)."""
+    from wasmemu_images.cli import images_command
     from wasmemu_images.guest_tools import busybox_path
 
-    busybox_path(progress=True)  # warm the cache before workers start in parallel
+    # Warm the cache before the workers start in parallel.
+    busybox_path(progress=True)
+    images_command()
     select = f"-k {k!r}" if k else ""
     parallel = f"-n {jobs}" if jobs > 1 else ""
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 
-@task(help={"suite": "cpu, tiering or all", "quick": "smoke run"})
+@task(help={"suite": "cpu, boot, tiering or all", "quick": "smoke run"})
 def bench(c: Context, suite: str = "cpu", quick: bool = False) -> None:
     """Benchmarks, reported as ratios against native qemu measured in the same run."""
-    suites = {"cpu": "bench.cpu", "tiering": "bench.tiering"}
+    suites = {"cpu": "bench.cpu", "tiering": "bench.tiering", "boot": "bench.boot"}
     names = list(suites) if suite == "all" else [suite]
     for name in names:
         if name not in suites:

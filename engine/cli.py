@@ -192,6 +192,7 @@ options:
   -append STRING     the kernel command line
   -nographic         accepted: the serial console is always stdin/stdout
   -smp 1             accepted: one hart
+  --stats FILE       write execution counters to FILE as JSON at power-off
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
   --wasm MODE        wasm64 (default) or wasm32
   --tb-threshold N   executions before a block is compiled (default 50)
@@ -207,10 +208,12 @@ def _run(argv: Sequence[str]) -> int:
     from engine.machine.boot import BootError
     from engine.machine.virt import MachineConfig, VirtMachine
     from engine.target.riscv.cpu import TierConfig
+    from engine.target.riscv.state import INSTRET
 
     args = list(argv)
     files: dict[str, str] = {}
     config = MachineConfig(tier=TierConfig(tier="auto"))
+    stats_file: str | None = None
     i = 0
 
     def value() -> str:
@@ -237,6 +240,8 @@ def _run(argv: Sequence[str]) -> int:
             files[opt[1:]] = value()
         elif opt == "-append":
             config.append = value()
+        elif opt == "--stats":
+            stats_file = value()
         elif opt in ("-nographic",):
             pass
         elif opt == "-smp":
@@ -278,7 +283,17 @@ def _run(argv: Sequence[str]) -> int:
         machine_console = _console()
         with machine_console as console:
             machine = VirtMachine(config, console)
-            return machine.run()
+            start = time.perf_counter()
+            status = machine.run()
+        if stats_file:
+            import json
+
+            counters = machine.cpu.stats.as_dict()
+            counters["instret"] = machine.state[INSTRET]
+            counters["seconds"] = time.perf_counter() - start
+            with open(stats_file, "w") as f:
+                json.dump(counters, f, indent=1)
+        return status
     except BootError as e:
         print(f"wasmemu: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,113 @@
+"""The boot suite: wall time from start to the guest's shell prompt.
+
+wasmemu (each Wasm mode, tier auto) and Debian's native qemu-system-riscv64
+boot the same default image (OpenSBI fw_dynamic, Debian's 6.12 kernel, the
+busybox initramfs) in the same run; the ratio is the headline figure. Each
+run then types `poweroff -f`, so the counters cover the whole boot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, machine_info, save
+
+PROMPT = b"~ # "
+
+
+def time_to_prompt(cmd: list[str], timeout: float = 900) -> float:
+    """Seconds until the shell prompt appears; then powers the guest off."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    out = b""
+    elapsed = None
+    try:
+        fd = proc.stdout.fileno()  # type: ignore[union-attr]
+        while time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out += chunk
+            if PROMPT in out:
+                elapsed = time.perf_counter() - start
+                proc.stdin.write(b"poweroff -f\n")  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+                break
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if elapsed is None:
+        raise SystemExit(f"bench: no shell prompt from {cmd[0]} {' '.join(cmd[1:4])} ...")
+    return elapsed
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from wasmemu_images.image import ensure_image
+
+    image = ensure_image()
+    qemu = ["qemu-system-riscv64", "-M", "virt", "-m", "512M", "-smp", "1", "-nographic",
+            "-bios", str(image.bios), "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+            "-append", image.append]  # fmt: skip
+    native = min(time_to_prompt(qemu) for _ in range(1 if quick else 3))
+    rows = []
+    for mode in ("wasm64", "wasm32"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            cmd = [sys.executable, "-m", "engine", "run", "--wasm", mode, "--stats", f.name]
+            seconds = time_to_prompt(cmd)
+            stats = json.loads(Path(f.name).read_text() or "{}")
+        insns = stats.get("instret", 0) or 1
+        rows.append({
+            "label": f"wasmemu auto {mode}",
+            "seconds_to_prompt": seconds,
+            "ratio_to_qemu": seconds / native,
+            "guest_instructions": insns,
+            "instructions_translated": stats.get("insns_translated", 0),
+            "exits_per_million": stats.get("exits", 0) / insns * 1e6,
+            "translate_seconds": stats.get("translate_seconds", 0.0),
+            "compile_seconds": stats.get("compile_seconds", 0.0),
+        })  # fmt: skip
+        if quick:
+            break
+    return {"suite": "boot", "quick": quick, "machine": machine_info(),
+            "native": {"label": "qemu-system-riscv64", "seconds_to_prompt": native},
+            "rows": rows}  # fmt: skip
+
+
+def report(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    native = result["native"]["seconds_to_prompt"]
+    table = Table(title=f"boot to shell: qemu-system-riscv64 {native:.2f} s")
+    for col in ("emulator", "seconds", "x qemu", "guest insns", "translated insns",
+                "exits per M insns", "translate s", "compile s"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for r in result["rows"]:
+        table.add_row(
+            r["label"], f"{r['seconds_to_prompt']:.1f}", f"{r['ratio_to_qemu']:.1f}",
+            f"{r['guest_instructions']:,}", f"{r['instructions_translated']:,}",
+            f"{r['exits_per_million']:.0f}", f"{r['translate_seconds']:.1f}",
+            f"{r['compile_seconds']:.1f}",
+        )  # fmt: skip
+    Console(width=max(Console().width, 140)).print(table)
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    result = run(quick)
+    report(result)
+    path = save("boot", result)
+    print(f"results: {path.relative_to(ROOT)}")
+    return result
