@@ -42,5 +42,8 @@ class WasmHost(Protocol):
     def export(self, instance: Any, name: str) -> Callable[..., int]:
         """A callable for an exported function."""
 
+    def exported(self, instance: Any, name: str) -> Any:
+        """An exported function as an import for other modules (Wasm calls it directly)."""
+
     def validate(self, wasm: bytes) -> None:
         """Raise ValueError with the engine's message if the module is invalid."""

@@ -282,6 +282,10 @@ class WasmtimeHost:
 
         return call
 
+    def exported(self, instance: wasmtime.Instance, name: str) -> Any:
+        """An export as an import for another module (a direct Wasm-to-Wasm call)."""
+        return instance.exports(self.store)[name]
+
     def validate(self, wasm: bytes) -> None:
         try:
             wasmtime.Module.validate(self.engine, wasm)

@@ -48,6 +48,7 @@ class MachineConfig:
 STATE_BASE = 0x1000
 TLB_BASE = 0x10000
 TLB_ENTRIES = 256
+CODE_BITMAP = 0x20000  # one bit per 4 KiB page of RAM (64 KiB covers 2 GiB)
 LOOKUP_BASE = 0x100000
 RAM_LINEAR = 0x400000
 
@@ -116,12 +117,16 @@ class VirtMachine:
         view = host.memory_view(memory)
         self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
         self.state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
-        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, RAM_LINEAR)
+        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, RAM_LINEAR, CODE_BITMAP, self.ram_base)
         self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus, tlb)
         layout = Layout(
             memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=0, guest_high=0,
             pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
-            softmmu=SoftmmuLayout(TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST),
+            softmmu=SoftmmuLayout(
+                TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST, ram_base=self.ram_base,
+                ram_size=cfg.ram_size, ram_linear=RAM_LINEAR, code_bitmap=CODE_BITMAP,
+                satp_slot=st.CSR_SLOT["satp"], mstatus_slot=st.CSR_SLOT["mstatus"],
+            ),
         )  # fmt: skip
         env = _Forward()
         jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu)

@@ -43,11 +43,31 @@ def build(tmp: Path, source: str) -> bytes:
     return out.read_bytes()
 
 
-def run(code: bytes, max_steps: int = 10_000) -> tuple[SystemCpu, memoryview]:
-    ram = memoryview(bytearray(1 << 20))
-    ram[: len(code)] = code
-    state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
-    cpu = SystemCpu(state, SoftMmu(state, ram, RAM, NoDevices()), time=lambda: 0)
+MODES = ["interp", "wasm64", "wasm32"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def run(code: bytes, mode: str = "interp", max_steps: int = 10_000) -> tuple[SystemCpu, memoryview]:
+    if mode == "interp":
+        ram = memoryview(bytearray(1 << 20))
+        ram[: len(code)] = code
+        state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+        cpu = SystemCpu(state, SoftMmu(state, ram, RAM, NoDevices()), time=lambda: 0)
+    else:
+        # The board's Wasm memory layout, softmmu and dispatcher; every block compiled.
+        from engine.machine.virt import MachineConfig, VirtMachine
+        from engine.target.riscv.cpu import TierConfig
+
+        config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier="wasm"),
+                               wasm=mode)  # fmt: skip
+        from engine.machine.console import PipeConsole
+
+        machine = VirtMachine(config, PipeConsole())
+        cpu, state, ram = machine.cpu, machine.state, machine.ram
     state[st.PC] = RAM
     for _ in range(max_steps):
         cpu.run(1000)
@@ -113,8 +133,8 @@ done:
 """
 
 
-def test_sv39_translation_faults_and_traps(tmp_path: Path) -> None:
-    cpu, ram = run(build(tmp_path, SV39_PROGRAM))
+def test_sv39_translation_faults_and_traps(tmp_path: Path, mode: str) -> None:
+    cpu, ram = run(build(tmp_path, SV39_PROGRAM), mode)
     s = cpu.state
     assert u64(ram, 0x80001000) == 1234  # stored through the alias
     assert s[13] == 1234  # a3: read back through the identity mapping
@@ -156,8 +176,8 @@ mtrap:
 """
 
 
-def test_delegated_exception_goes_to_s_mode_and_sret_returns(tmp_path: Path) -> None:
-    cpu, _ram = run(build(tmp_path, DELEGATION_PROGRAM))
+def test_delegated_exception_goes_to_s_mode_and_sret_returns(tmp_path: Path, mode: str) -> None:
+    cpu, _ram = run(build(tmp_path, DELEGATION_PROGRAM), mode)
     s = cpu.state
     x = {name: s[i] for i, name in enumerate(st.X_NAMES)}
     assert x["s3"] == 1 and x["s4"] == 2
@@ -195,8 +215,8 @@ mtrap:
 """
 
 
-def test_supervisor_software_interrupt_is_taken_and_returns(tmp_path: Path) -> None:
-    cpu, _ram = run(build(tmp_path, INTERRUPT_PROGRAM))
+def test_supervisor_software_interrupt_is_taken_and_returns(tmp_path: Path, mode: str) -> None:
+    cpu, _ram = run(build(tmp_path, INTERRUPT_PROGRAM), mode)
     x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
     assert x["s3"] == 7 and x["s4"] == 8
     assert x["s5"] == (1 << 63) | 1  # interrupt bit and cause SSI
@@ -233,8 +253,8 @@ mtrap:
 """
 
 
-def test_sstatus_and_storage_csrs(tmp_path: Path) -> None:
-    cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM))
+def test_sstatus_and_storage_csrs(tmp_path: Path, mode: str) -> None:
+    cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM), mode)
     x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
     assert x["s3"] & 2 and not x["s4"] & 2
     assert x["s5"] & (1 << 18)

@@ -47,6 +47,15 @@ class SoftmmuLayout:
     entries: int  # per MMU index, a power of two
     flags_slot: int  # state slot holding the current TB flags
     exit_slot: int  # state slot the host sets to stop the dispatcher
+    # For the page-table walker in Wasm: guest RAM and where it lies in linear
+    # memory, the bitmap of physical pages holding translated code, and the
+    # state slots of satp and mstatus.
+    ram_base: int = 0
+    ram_size: int = 0
+    ram_linear: int = 0
+    code_bitmap: int = 0
+    satp_slot: int = 0
+    mstatus_slot: int = 0
     entry_bytes: int = 32
 
 
@@ -116,10 +125,11 @@ class SupportFunctions:
     Wasm lacks, and (system mode) the softmmu slow paths imported from the host."""
 
     def __init__(
-        self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1
-    ) -> None:
+        self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1,
+        refill: int = -1,
+    ) -> None:  # fmt: skip
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
-        self.slow_load, self.slow_store = slow_load, slow_store
+        self.slow_load, self.slow_store, self.refill = slow_load, slow_store, refill
 
 
 def _muluh_body() -> Code:
@@ -420,6 +430,16 @@ class FunctionCompiler:
         if not self.layout.memory64:
             c.op(Op.I32_WRAP_I64)
 
+    def _refill(self, access: int, mmu: int, size: int) -> None:
+        """On a miss: the Wasm page walk may fill the entry (i32 1), unless the access
+        crosses a page, which only the host splits."""
+        c = self.code
+        c.get(self.scratch_addr).i64_const(0xFFF).op(Op.I64_AND)
+        c.i64_const(0x1000 - size).op(Op.I64_LE_U)
+        c.block(Op.IF, ValType.I32)
+        c.get(self.scratch_addr).i32_const(access).i32_const(mmu).call(self.support.refill)
+        c.op(Op.ELSE).i32_const(0).op(Op.END)
+
     def softmmu_load(self, addr: Value, memop: MemOp, mmu: int) -> None:
         c = self.code
         self._tlb_lookup(addr, memop.size, mmu, 0)
@@ -427,23 +447,36 @@ class FunctionCompiler:
         self._tlb_host_address()
         c.mem(_LOAD[memop], 0)
         c.op(Op.ELSE)
+        self._refill(0, mmu, memop.size)
+        c.block(Op.IF, ValType.I64)
+        self._tlb_host_address()
+        c.mem(_LOAD[memop], 0)
+        c.op(Op.ELSE)
         c.get(self.scratch_addr).i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
         c.call(self.support.slow_load)
+        c.op(Op.END)
         c.op(Op.END)
 
     def softmmu_store(self, value: Value, addr: Value, memop: MemOp, mmu: int) -> None:
         c = self.code
         self.push(value)
         c.set(self.scratch_value)
+        c.block()  # done
         self._tlb_lookup(addr, memop.size, mmu, 8)
+        c.op(Op.I32_EQZ)
+        c.block(Op.IF)  # miss: try the Wasm walk, then the host
+        self._refill(1, mmu, memop.size)
+        c.op(Op.I32_EQZ)
         c.block(Op.IF)
-        self._tlb_host_address()
-        c.get(self.scratch_value)
-        c.mem(_STORE[memop], 0)
-        c.op(Op.ELSE)
         c.get(self.scratch_addr).get(self.scratch_value)
         c.i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
         c.call(self.support.slow_store)
+        c.br(Op.BR, 2)  # to done: skip the fast store below
+        c.op(Op.END)
+        c.op(Op.END)
+        self._tlb_host_address()
+        c.get(self.scratch_value)
+        c.mem(_STORE[memop], 0)
         c.op(Op.END)
 
     def _mul_high(self, opc: Opc, a: Value, b: Value, t: Type) -> None:

@@ -25,6 +25,7 @@ from engine.backend.wasm.codegen import (
     support_bodies,
 )
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
+from engine.backend.wasm.walker import add_refill
 from engine.host.base import WasmHost
 from engine.ir.core import Block, Helper, Opc
 
@@ -146,7 +147,10 @@ class WasmJit:
         addr_t = lay.addr_type
         run = m.function(run_type, [ValType.I64, addr_t, ValType.I32], c)
         m.export_func("run", run)
+        if sm is not None:
+            m.export_func("refill", add_refill(m, lay))
         instance = self.host.instantiate(m.encode(), [self.memory, self.table])
+        self._refill = self.host.exported(instance, "refill") if sm is not None else None
         return self.host.export(instance, "run")
 
     def _host_function(self, helper: Helper) -> Any:
@@ -172,14 +176,16 @@ class WasmJit:
         for h in helpers:
             ty = m.type((ValType.I64,) * len(h.arg_types), (ValType.I64,) if h.ret_type else ())
             helper_index[h] = m.import_func("h", h.name, ty)
-        slow_load = slow_store = -1
+        slow_load = slow_store = refill = -1
         if self.layout.softmmu is not None:
             slow_load = m.import_func("h", "slow_load", m.type((ValType.I64,) * 4, (ValType.I64,)))
             slow_store = m.import_func("h", "slow_store", m.type((ValType.I64,) * 5, ()))
+            refill_type = m.type((ValType.I64, ValType.I32, ValType.I32), (ValType.I32,))
+            refill = m.import_func("rt", "refill", refill_type)
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
         first_support = m.imported_funcs
         support = SupportFunctions(
-            first_support, first_support + 1, first_support + 2, slow_load, slow_store
+            first_support, first_support + 1, first_support + 2, slow_load, slow_store, refill
         )
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
@@ -201,7 +207,7 @@ class WasmJit:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
         imports = [self.memory, self.table] + [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
-            imports += self._slow_paths()
+            imports += [*self._slow_paths(), self._refill]
         self.host.instantiate(wasm, imports)
         self.table_used += len(blocks)
         self.modules += 1

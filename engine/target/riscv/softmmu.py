@@ -38,11 +38,26 @@ class Bus(Protocol):
 
 
 class LinearTlb:
-    """The TLB generated Wasm consults, in linear memory (codegen.SoftmmuLayout's format)."""
+    """The TLB generated Wasm consults, in linear memory (codegen.SoftmmuLayout's format),
+    and the bitmap of RAM pages holding translated code that the Wasm walker reads."""
 
-    def __init__(self, view: memoryview, base: int, entries: int, ram_linear: int) -> None:
+    def __init__(
+        self, view: memoryview, base: int, entries: int, ram_linear: int,
+        code_bitmap: int = 0, ram_base: int = 0,
+    ) -> None:  # fmt: skip
         self.view, self.base, self.entries, self.ram_linear = view, base, entries, ram_linear
+        self.code_bitmap, self.ram_base = code_bitmap, ram_base
         self.flush()
+
+    def set_code_page(self, page: int, is_code: bool) -> None:
+        if not self.code_bitmap:
+            return
+        index = page - (self.ram_base >> 12)
+        if index < 0:
+            return
+        byte = self.code_bitmap + (index >> 3)
+        bit = 1 << (index & 7)
+        self.view[byte] = self.view[byte] | bit if is_code else self.view[byte] & ~bit
 
     def flush(self) -> None:
         size = 4 * self.entries * 32
@@ -102,7 +117,14 @@ class SoftMmu:
         """Translated code now comes from physical page `page`: revoke write access to it."""
         if page not in self.code_pages:
             self.code_pages.add(page)
+            if self.linear_tlb is not None:
+                self.linear_tlb.set_code_page(page, True)
             self.flush()
+
+    def unmark_code_page(self, page: int) -> None:
+        self.code_pages.discard(page)
+        if self.linear_tlb is not None:
+            self.linear_tlb.set_code_page(page, False)
 
     def phys_read(self, paddr: int, size: int, access: int = ACCESS_READ) -> int:
         if self.ram_base <= paddr <= self.ram_end - size:

@@ -124,7 +124,8 @@ class SystemCpu:
         self.fast_by_page.clear()
         self.page_tbs.clear()
         self.queue.clear()
-        self.mmu.code_pages.clear()
+        for page in list(self.mmu.code_pages):
+            self.mmu.unmark_code_page(page)
         if self.jit is not None:
             self.jit.clear_lookup()
 
@@ -139,7 +140,7 @@ class SystemCpu:
             if tb.slot is not None:
                 self.jit.forget_lookup(vpc, tb.slot)
             tb.block = None
-        self.mmu.code_pages.discard(page)
+        self.mmu.unmark_code_page(page)
 
     def _lookup(self, vpc: int) -> TB:
         flags = self.flags
