@@ -10,7 +10,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from engine.target.riscv.cpu import TierConfig
 
 USER_USAGE = """\
 usage: wasmemu user [options] PROGRAM [ARGS...]
@@ -43,6 +46,34 @@ class UsageError(Exception):
     pass
 
 
+@dataclass
+class TierChoice:
+    """--tier, --wasm and --tb-threshold, shared by `user` and `run`."""
+
+    tier: str = "auto"
+    wasm: str = "wasm64"
+    threshold: int = TierConfig.threshold
+
+    def parse(self, opt: str, value: Callable[[], str]) -> bool:
+        """Take `opt` (calling value() for its argument) if it is one of ours."""
+        if opt == "--tier":
+            self.tier = value()
+            if self.tier not in TIERS:
+                raise UsageError(f"unknown tier '{self.tier}'; choose one of: {', '.join(TIERS)}")
+        elif opt == "--wasm":
+            self.wasm = value()
+            if self.wasm not in WASM_MODES:
+                raise UsageError(f"unknown Wasm mode '{self.wasm}'; choose wasm64 or wasm32")
+        elif opt == "--tb-threshold":
+            text = value()
+            if not text.isdigit():
+                raise UsageError(f"--tb-threshold needs a whole number, not '{text}'")
+            self.threshold = int(text)
+        else:
+            return False
+        return True
+
+
 def parse_size(text: str) -> int:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     t = text.strip().upper().removesuffix("B")
@@ -64,10 +95,9 @@ def _user(argv: Sequence[str]) -> int:
     from engine.linux_user.elf import ElfError
     from engine.linux_user.execution import ExecutionOptions
     from engine.linux_user.process import Options, Process
-    from engine.target.riscv.cpu import TierConfig
 
     options = Options()
-    tier, wasm_mode, threshold = "auto", "wasm64", TierConfig().threshold
+    tiers = TierChoice()
     env = dict(os.environb) if hasattr(os, "environb") else {}
     argv0: str | None = None
     debug_ops = False
@@ -90,19 +120,8 @@ def _user(argv: Sequence[str]) -> int:
         if opt == "--":
             i += 1
             break
-        if opt == "--tier":
-            tier = value()
-            if tier not in TIERS:
-                raise UsageError(f"unknown tier '{tier}'; choose one of: {', '.join(TIERS)}")
-        elif opt == "--wasm":
-            wasm_mode = value()
-            if wasm_mode not in WASM_MODES:
-                raise UsageError(f"unknown Wasm mode '{wasm_mode}'; choose wasm64 or wasm32")
-        elif opt == "--tb-threshold":
-            text = value()
-            if not text.isdigit():
-                raise UsageError(f"--tb-threshold needs a whole number, not '{text}'")
-            threshold = int(text)
+        if tiers.parse(opt, value):
+            pass
         elif opt == "-d":
             for item in value().split(","):
                 if item == "unimp":
@@ -129,7 +148,9 @@ def _user(argv: Sequence[str]) -> int:
         i += 1
     if i >= len(args):
         raise UsageError("no program given (see wasmemu user --help)")
-    options.execution = ExecutionOptions(TierConfig(tier=tier, threshold=threshold), wasm_mode)
+    options.execution = ExecutionOptions(
+        TierConfig(tier=tiers.tier, threshold=tiers.threshold), tiers.wasm
+    )
     program = args[i]
     guest_argv = [os.fsencode(argv0 or program)] + [os.fsencode(a) for a in args[i + 1 :]]
     envp = [k + b"=" + v for k, v in env.items()]
@@ -203,16 +224,14 @@ On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
 
 
 def _run(argv: Sequence[str]) -> int:
-    import dataclasses
-
     from engine.machine.boot import BootError
     from engine.machine.virt import MachineConfig, VirtMachine
-    from engine.target.riscv.cpu import TierConfig
     from engine.target.riscv.state import INSTRET
 
     args = list(argv)
     files: dict[str, str] = {}
-    config = MachineConfig(tier=TierConfig(tier="auto"))
+    config = MachineConfig()
+    tiers = TierChoice()
     stats_file: str | None = None
     i = 0
 
@@ -247,23 +266,13 @@ def _run(argv: Sequence[str]) -> int:
         elif opt == "-smp":
             if value().split(",")[0] != "1":
                 raise UsageError("-smp: wasmemu emulates one hart")
-        elif opt == "--tier":
-            tier = value()
-            if tier not in TIERS:
-                raise UsageError(f"unknown tier '{tier}'; choose one of: {', '.join(TIERS)}")
-            config.tier = dataclasses.replace(config.tier, tier=tier)
-        elif opt == "--wasm":
-            config.wasm = value()
-            if config.wasm not in WASM_MODES:
-                raise UsageError(f"unknown Wasm mode '{config.wasm}'; choose wasm64 or wasm32")
-        elif opt == "--tb-threshold":
-            text = value()
-            if not text.isdigit():
-                raise UsageError(f"--tb-threshold needs a whole number, not '{text}'")
-            config.tier = dataclasses.replace(config.tier, threshold=int(text))
+        elif tiers.parse(opt, value):
+            pass
         else:
             raise UsageError(f"unknown option '{opt}' (see wasmemu run --help)")
         i += 1
+    config.tier = TierConfig(tier=tiers.tier, threshold=tiers.threshold)
+    config.wasm = tiers.wasm
     if not files:
         from wasmemu_images.image import ensure_image
 

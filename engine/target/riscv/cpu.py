@@ -41,6 +41,35 @@ class TierConfig:
     region: int = 16
 
 
+class CompileQueue:
+    """Tier auto's policy: count each TB's runs on the interpreter, queue it when it
+    becomes hot, and release the queue as one batch when it is full or has waited
+    `patience` interpreted TBs (so a lone hot loop is not kept waiting)."""
+
+    def __init__(self, config: TierConfig) -> None:
+        self.config = config
+        self.queue: list[TB] = []
+        self.since_queued = 0
+
+    def ran(self, tb: TB) -> list[TB] | None:
+        """Note one interpreted run of tb; returns a batch to compile now, if one is due."""
+        config = self.config
+        tb.count += 1
+        if tb.count == max(config.threshold, 1):
+            self.queue.append(tb)
+        if not self.queue:
+            return None
+        self.since_queued += 1
+        if len(self.queue) < config.batch and self.since_queued < config.patience:
+            return None
+        batch, self.queue, self.since_queued = self.queue, [], 0
+        return batch
+
+    def clear(self) -> None:
+        self.queue.clear()
+        self.since_queued = 0
+
+
 class Stats:
     """Counters for benchmarks and `--stats`: work done, and every return to the host."""
 
@@ -108,8 +137,7 @@ class RiscvCpu:
             raise ValueError(f"tier {self.config.tier} needs a Wasm JIT")
         self.tbs: dict[int, TB] = {}
         self.compiled: dict[int, int] = {}  # pc -> table slot
-        self.queue: list[TB] = []
-        self.since_queued = 0
+        self.queue = CompileQueue(self.config)
         self.stats = Stats()
         # Set from host signal handlers: stop at the next block boundary.
         self.exit_request = False
@@ -247,8 +275,8 @@ class RiscvCpu:
 
     def _interpret_until_compiled(self) -> bool:
         """Run TBs on the interpreter until the next one is compiled; True on an exception."""
-        state, compiled, config = self.state, self.compiled, self.config
-        eager = config.tier == "wasm"
+        state, compiled = self.state, self.compiled
+        eager = self.config.tier == "wasm"
         while True:
             pc = state[st.PC]
             slot = compiled.get(pc)
@@ -259,16 +287,10 @@ class RiscvCpu:
             if eager:
                 self._compile(self._region(tb))
                 continue
-            tb.count += 1
-            if tb.count == max(config.threshold, 1):
-                self.queue.append(tb)
-            if self.queue:
-                self.since_queued += 1
-                if len(self.queue) >= config.batch or self.since_queued >= config.patience:
-                    self._compile(self.queue)
-                    self.queue = []
-                    self.since_queued = 0
-                    if tb.pc in compiled:
-                        continue
+            batch = self.queue.ran(tb)
+            if batch:
+                self._compile(batch)
+                if tb.pc in compiled:
+                    continue
             if tb.fn() or self._host_interrupt():
                 return True

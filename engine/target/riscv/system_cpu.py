@@ -31,7 +31,7 @@ from engine.ir.core import Exit
 from engine.ir.optimize import optimize
 from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import HOST_INTERRUPT, TB, Stats, TierConfig
+from engine.target.riscv.cpu import HOST_INTERRUPT, TB, CompileQueue, Stats, TierConfig
 from engine.target.riscv.csr_file import (
     FS,
     FS_SHIFT,
@@ -65,8 +65,7 @@ class SystemCpu:
         self.state = state
         self.config = config or TierConfig()
         self.jit = jit
-        self.queue: list[TB] = []
-        self.since_queued = 0
+        self.queue = CompileQueue(self.config)
         self.mmu = mmu
         self.csrs = CsrFile(state, time)
         self.csrs.on_change = self._csr_changed
@@ -229,27 +228,22 @@ class SystemCpu:
 
     def _interpret_until_compiled(self) -> bool:
         """Run TBs on the interpreter until the next one is compiled; True on an exception."""
-        state, config = self.state, self.config
+        state = self.state
+        eager = self.config.tier == "wasm"
         while not state[st.EXIT_REQUEST]:
             vpc = state[st.PC]
             tb = self._lookup(vpc)
             if tb.slot is not None:
                 self.jit.set_lookup(vpc, tb.slot, self.flags)
                 return False
-            if config.tier == "wasm":
+            if eager:
                 self._compile([tb])
                 continue
-            tb.count += 1
-            if tb.count == max(config.threshold, 1):
-                self.queue.append(tb)
-            if self.queue:
-                self.since_queued += 1
-                if len(self.queue) >= config.batch or self.since_queued >= config.patience:
-                    self._compile(self.queue)
-                    self.queue = []
-                    self.since_queued = 0
-                    if tb.slot is not None:
-                        continue
+            batch = self.queue.ran(tb)
+            if batch:
+                self._compile(batch)
+                if tb.slot is not None:
+                    continue
             if tb.fn():
                 return True
         return False
