@@ -1,7 +1,10 @@
-"""QEMU's `virt` board with one RV64GC hart: RAM, CLINT, PLIC, UART, test finisher.
+"""QEMU's `virt` board with one RV64GC hart: RAM, CLINT, PLIC, UART, test finisher, virtio.
 
 Interrupt wiring as on QEMU: CLINT's MSIP/MTIP and PLIC context 0 drive the
-hart's MSIP/MTIP/MEIP, PLIC context 1 drives SEIP, the UART is PLIC source 10.
+hart's MSIP/MTIP/MEIP, PLIC context 1 drives SEIP, the UART is PLIC source 10,
+virtio-mmio transport i (at 0x10001000 + i * 0x1000) is source 1 + i. Devices
+fill the transports from the highest down, as QEMU's `-device` does, so the
+first drive is the first disk Linux finds (/dev/vda).
 The machine loop runs the hart in slices, takes traps and interrupts in
 between, polls the console, and sleeps while the hart waits in WFI until the
 next timer deadline or console input.
@@ -15,12 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.hw.aclint import Clint
+from engine.hw.irq import IrqLine
 from engine.hw.mmio import MmioBus
 from engine.hw.plic import Plic
 from engine.hw.sifive_test import KIND_FAIL, KIND_PASS, KIND_RESET, SifiveTest
 from engine.hw.uart16550 import Uart16550
+from engine.hw.virtio.device import VirtioDevice
+from engine.hw.virtio.dma import GuestRam
+from engine.hw.virtio.mmio import VirtioMmio
 from engine.machine import boot
-from engine.machine.virt_dt import VIRT_MEMORY_MAP, virt_device_tree
+from engine.machine.virt_dt import (
+    VIRT_MEMORY_MAP,
+    VIRTIO_COUNT,
+    VIRTIO_IRQ,
+    virt_device_tree,
+    virtio_base,
+)
 from engine.target.riscv import state as st
 from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
 from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI, STI
@@ -42,6 +55,8 @@ class MachineConfig:
     append: str = ""
     tier: TierConfig = field(default_factory=TierConfig)
     wasm: str = "wasm64"
+    # virtio devices in transport order (the first is /dev/vda if a disk).
+    virtio: list[VirtioDevice] = field(default_factory=list)
 
 
 # Linear memory of the Wasm tiers: state and TLB low, the TB lookup table, then RAM.
@@ -92,6 +107,7 @@ class VirtMachine:
         self._wire(self.plic.context_irq(0).connect, MEI)
         self._wire(self.plic.context_irq(1).connect, SEI)
         self.uart.irq.connect(self.plic.source(UART_IRQ).set)
+        self.virtio = self._virtio_transports()
         self.exit_status: int | None = None
         self.reset_requested = False
         self.input_open = True
@@ -143,6 +159,35 @@ class VirtMachine:
             cpu.exit_request = True  # let the machine loop look at interrupts soon
 
         connect(sink)
+
+    def _virtio_transports(self) -> list[VirtioMmio]:
+        devices = self.config.virtio
+        if len(devices) > VIRTIO_COUNT:
+            raise boot.BootError(f"the virt board has {VIRTIO_COUNT} virtio slots, "
+                                 f"{len(devices)} devices were given")  # fmt: skip
+        mmu = self.mmu
+
+        def before_dma_write(first: int, last: int) -> None:
+            for page in range(first, last + 1):
+                if page in mmu.code_pages:
+                    mmu.on_code_write(page)
+
+        ram = GuestRam(self.ram, self.ram_base, before_dma_write)
+        transports = []
+        for slot in range(VIRTIO_COUNT):
+            k = VIRTIO_COUNT - 1 - slot
+            device = devices[k] if k < len(devices) else None
+            irq = IrqLine(f"virtio{slot}")
+            irq.connect(self.plic.source(VIRTIO_IRQ + slot).set)
+            transport = VirtioMmio(f"virtio_mmio@{virtio_base(slot):x}", irq, ram, device)
+            self.bus.map(virtio_base(slot), transport)
+            transports.append(transport)
+        return transports
+
+    def close(self) -> None:
+        """Make disk writes durable and release the devices' files."""
+        for transport in self.virtio:
+            transport.close()
 
     def _finish(self, kind: str, status: int) -> None:
         if kind == KIND_RESET:
@@ -262,6 +307,8 @@ class VirtMachine:
         self.clint.reset()
         self.plic.reset()
         self.uart.reset()
+        for transport in self.virtio:
+            transport.reset()
         self.layout = self._load()
         self.cpu.refresh_flags()
 

@@ -3,8 +3,9 @@
 The nodes, names, compatibles, cell sizes, phandle numbers and interrupt
 wiring are those of QEMU's hw/riscv/virt.c (create_fdt and friends) with
 `-smp 1`, no AIA, no ACLINT, and boot.c's /chosen properties; only devices
-that exist here are described: no virtio-mmio, PCIe, RTC, flash, fw_cfg,
-platform bus or PMU node.
+that exist here are described: no PCIe, RTC, flash, fw_cfg, platform bus or
+PMU node. The eight virtio-mmio transports are always described, filled or
+not, as QEMU does; Linux skips empty ones (device ID 0).
 
 Deliberate details (checked against Debian's qemu-system-riscv64 by tests/hw):
 * The CPU node carries `riscv,isa` plus `riscv,isa-base` and
@@ -30,10 +31,13 @@ VIRT_MEMORY_MAP: dict[str, tuple[int, int]] = {
     "clint": (0x2000000, 0x10000),
     "plic": (0xC000000, 0x600000),
     "uart0": (0x10000000, 0x100),
+    "virtio": (0x10001000, 0x1000),
     "dram": (0x80000000, 0x0),
 }
 
 UART0_IRQ = 10
+VIRTIO_COUNT = 8
+VIRTIO_IRQ = 1  # transport i raises PLIC source VIRTIO_IRQ + i
 PLIC_NUM_SOURCES = 96
 IRQ_S_SOFT, IRQ_M_SOFT, IRQ_S_TIMER, IRQ_M_TIMER, IRQ_S_EXT, IRQ_M_EXT = 1, 3, 5, 7, 9, 11
 UART_CLOCK_HZ = 3686400
@@ -100,6 +104,10 @@ def virt_device_tree(
 
     serial = soc.add_node(_at("serial", "uart0"))
     test = soc.add_node(_at("test", "test"))
+    # Highest address first, as in QEMU's tree: Linux probes in tree order, so
+    # the board's first device (put in the highest slot) becomes /dev/vda.
+    slots = reversed(range(VIRTIO_COUNT))
+    virtio = [soc.add_node(f"virtio_mmio@{virtio_base(i):x}") for i in slots]
     plic = soc.add_node(_at("plic", "plic"))
     clint = soc.add_node(_at("clint", "clint"))
     # Numbered in QEMU's order: cpu 1, its intc 2 (in _cpus), plic 3, test 4.
@@ -126,6 +134,12 @@ def virt_device_tree(
     serial.set_u32("clock-frequency", UART_CLOCK_HZ)
     serial.set_cells("reg", _reg(base, size))
     serial.set_string("compatible", "ns16550a")
+
+    for node, i in zip(virtio, reversed(range(VIRTIO_COUNT)), strict=True):
+        node.set_u32("interrupts", VIRTIO_IRQ + i)
+        node.set_u32("interrupt-parent", plic_phandle)
+        node.set_cells("reg", _reg(virtio_base(i), VIRT_MEMORY_MAP["virtio"][1]))
+        node.set_string("compatible", "virtio,mmio")
 
     base, size = VIRT_MEMORY_MAP["test"]
     test.set_cells("reg", _reg(base, size))
@@ -183,6 +197,12 @@ def _cpus(dt: DeviceTree, cpus: FdtNode, isa: str, mmu_type: str, timebase_hz: i
 
     cpu_map.add_node("cluster0").add_node("core0").set_u32("cpu", cpu_phandle)
     return intc_phandle
+
+
+def virtio_base(index: int) -> int:
+    """Physical address of virtio-mmio transport `index` (0..7)."""
+    base, stride = VIRT_MEMORY_MAP["virtio"]
+    return base + index * stride
 
 
 def _reg(base: int, size: int) -> list[int]:

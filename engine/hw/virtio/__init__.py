@@ -1,0 +1,1 @@
+"""virtio devices on QEMU's virtio-mmio transport: block, 9p file sharing, entropy."""
