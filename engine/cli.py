@@ -211,6 +211,14 @@ options:
   -kernel FILE       a RISC-V Linux kernel Image
   -initrd FILE       an initial RAM disk
   -append STRING     the kernel command line
+  -drive if=virtio,format=raw,file=FILE[,readonly=on][,snapshot=on]
+                     a virtio disk (the first is /dev/vda); several may be given;
+                     also -drive if=none,id=ID,... with -device virtio-blk-device,drive=ID
+  -snapshot          snapshot=on for every drive: the image files stay unchanged
+  -virtfs local,path=DIR,mount_tag=TAG,security_model=none[,readonly=on]
+                     share DIR with the guest (mount -t 9p -o trans=virtio TAG /mnt)
+  -device virtio-rng-device
+                     place the entropy device (one is added by default)
   -nographic         accepted: the serial console is always stdin/stdout
   -smp 1             accepted: one hart
   --stats FILE       write execution counters to FILE as JSON at power-off
@@ -225,6 +233,7 @@ On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
 
 def _run(argv: Sequence[str]) -> int:
     from engine.machine.boot import BootError
+    from engine.machine.device_options import DeviceOptionError, DeviceRequests
     from engine.machine.virt import MachineConfig, VirtMachine
     from engine.target.riscv.state import INSTRET
 
@@ -232,6 +241,7 @@ def _run(argv: Sequence[str]) -> int:
     files: dict[str, str] = {}
     config = MachineConfig()
     tiers = TierChoice()
+    devices = DeviceRequests()
     stats_file: str | None = None
     i = 0
 
@@ -261,6 +271,13 @@ def _run(argv: Sequence[str]) -> int:
             config.append = value()
         elif opt == "--stats":
             stats_file = value()
+        elif opt in ("-drive", "-virtfs", "-device"):
+            try:
+                devices.add(opt, value())
+            except DeviceOptionError as e:
+                raise UsageError(str(e)) from None
+        elif opt == "-snapshot":
+            devices.snapshot_all = True
         elif opt in ("-nographic",):
             pass
         elif opt == "-smp":
@@ -273,6 +290,11 @@ def _run(argv: Sequence[str]) -> int:
         i += 1
     config.tier = TierConfig(tier=tiers.tier, threshold=tiers.threshold)
     config.wasm = tiers.wasm
+    try:  # before the image: a typo in a path should not wait for a build
+        config.virtio = devices.build()
+    except DeviceOptionError as e:
+        print(f"wasmemu: {e}", file=sys.stderr)
+        return 1
     if not files:
         from wasmemu_images.image import ensure_image
 
@@ -293,7 +315,10 @@ def _run(argv: Sequence[str]) -> int:
         with machine_console as console:
             machine = VirtMachine(config, console)
             start = time.perf_counter()
-            status = machine.run()
+            try:
+                status = machine.run()
+            finally:
+                machine.close()
         if stats_file:
             import json
 
