@@ -31,4 +31,3 @@ def test_default_guest_boots_answers_and_powers_off(image, wasm: str) -> None:
     assert answer(out, "grep -c processor /proc/cpuinfo") == "1", out[-2000:]
     assert answer(out, "uname -m") == "riscv64", out[-2000:]
     assert "reboot: Power down" in out
-

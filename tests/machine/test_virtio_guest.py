@@ -105,9 +105,7 @@ def test_nothing_outside_the_share_is_reachable(first_boot: str, share: Path) ->
 
 
 def test_the_guest_has_a_virtio_entropy_source(first_boot: str) -> None:
-    assert answer(first_boot, "cat /sys/class/misc/hw_random/rng_current").startswith(
-        "virtio_rng"
-    )
+    assert answer(first_boot, "cat /sys/class/misc/hw_random/rng_current").startswith("virtio_rng")
 
 
 def test_the_disk_keeps_what_the_guest_wrote(first_boot: str, data_disk: Path) -> None:
@@ -120,9 +118,7 @@ def test_the_disk_keeps_what_the_guest_wrote(first_boot: str, data_disk: Path) -
     assert answer(out, "mount /dev/vda /mnt/d && cat /mnt/d/note.txt") == "persisted-42"
 
 
-def test_root_on_disk_with_snapshot_leaves_the_image_unchanged(
-    image, tmp_path: Path
-) -> None:
+def test_root_on_disk_with_snapshot_leaves_the_image_unchanged(image, tmp_path: Path) -> None:
     from wasmemu_images.image import copy_rootfs
 
     rootfs = copy_rootfs(tmp_path / "rootfs.ext4")
