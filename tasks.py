@@ -19,12 +19,18 @@ def busybox(c: Context) -> None:
     print(busybox_path(progress=True))
 
 
-@task(help={"force": "rebuild even if a current image is cached", "name": "recipe name"})
-def images(c: Context, force: bool = False, name: str = "default") -> None:
+@task(
+    help={
+        "force": "rebuild even if a current image is cached",
+        "name": "recipe name",
+        "rootfs": "also build the ext4 root disk (rootfs.ext4; needs e2fsprogs)",
+    }
+)
+def images(c: Context, force: bool = False, name: str = "default", rootfs: bool = False) -> None:
     """Build the guest image (Debian riscv64 kernel, OpenSBI, busybox initramfs)."""
     from wasmemu_images.cli import images_command
 
-    images_command(name=name, force=force)
+    images_command(name=name, force=force, rootfs=rootfs)
 
 
 @task(help={"options": "more options for wasmemu run, e.g. '--wasm wasm32 -m 1G'"})

@@ -12,12 +12,15 @@ from wasmemu_images.recipe import RecipeError
 __all__ = ["images_command"]
 
 
-def images_command(name: str = "default", *, force: bool = False) -> None:
-    """Build (or reuse) image ``name`` with a progress display and print a summary."""
+def images_command(name: str = "default", *, force: bool = False, rootfs: bool = False) -> None:
+    """Build (or reuse) image ``name`` with a progress display and print a summary.
+
+    ``rootfs`` also makes (or checks) the image's ext4 root disk.
+    """
     console = Console(stderr=True)
     try:
         with BuildProgress(console) as progress:
-            image = ensure_image(name, progress=progress, force=force)
+            image = ensure_image(name, progress=progress, force=force, rootfs=rootfs)
     except (ImageError, RecipeError, FetchError) as exc:
         console.print(f"[red]images: {exc}", highlight=False)
         raise SystemExit(1) from None
@@ -25,5 +28,9 @@ def images_command(name: str = "default", *, force: bool = False) -> None:
     for package, version in image.packages.items():
         print(f"  package  {package} {version}")
     for file, entry in image.manifest["files"].items():
+        if file == image.manifest["boot"].get("rootfs") and image.rootfs is None:
+            continue  # not verified this time, so not vouched for
         print(f"  file     {file:<20} {entry['size']:>10} bytes  sha256 {entry['sha256'][:16]}")
     print(f"  append   {image.append}")
+    if image.rootfs is not None:
+        print(f"  rootfs   {image.rootfs} (a template: boot a copy)")

@@ -17,6 +17,12 @@ The default kernel command line of the default image is
   has the rest;
 * ``panic=-1`` -- reboot at once on a kernel panic, so a broken boot ends the
   run (with ``-no-reboot`` in QEMU) instead of hanging until a timeout.
+
+An image may also carry an ext4 root disk (``rootfs.ext4``, made only on
+request because it needs e2fsprogs: :func:`ensure_rootfs`). It is a
+*template*: a guest writes to its disk, so boot a copy
+(:func:`copy_rootfs`). It is verified only when asked for, so a damaged disk
+never stands in the way of the plain initramfs boot.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +45,16 @@ try:
 except ImportError:  # pragma: no cover - Pyodide and non-POSIX hosts
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MANIFEST", "Image", "ImageError", "ensure_image", "image_dir", "load_image"]
+__all__ = [
+    "MANIFEST",
+    "Image",
+    "ImageError",
+    "copy_rootfs",
+    "ensure_image",
+    "ensure_rootfs",
+    "image_dir",
+    "load_image",
+]
 
 MANIFEST = "manifest.json"
 
@@ -46,9 +62,10 @@ MANIFEST = "manifest.json"
 class ImageError(Exception):
     """A cached image is missing, stale, corrupt or cannot be built.
 
-    ``reason`` is ``"missing"`` (never built), ``"corrupt"`` (a file or the
-    manifest does not match), ``"stale"`` (built from another recipe or by
-    older code) or ``"build"``.
+    ``reason`` is ``"missing"`` (never built), ``"no-rootfs"`` (built without
+    the root disk that was asked for), ``"corrupt"`` (a file or the manifest
+    does not match), ``"stale"`` (built from another recipe or by older code)
+    or ``"build"``.
     """
 
     def __init__(self, message: str, reason: str) -> None:
@@ -69,6 +86,8 @@ class Image:
     files: Mapping[str, Path]  # every output by name, e.g. files["fw_jump.bin"]
     packages: Mapping[str, str]  # Debian package name -> version it was built from
     manifest: Mapping[str, Any]
+    # The ext4 root disk template, when asked for and verified (boot a copy).
+    rootfs: Path | None = None
 
     def qemu_args(self, append: str | None = None) -> list[str]:
         """Boot options for qemu-system-riscv64 (and for wasmemu's system mode)."""
@@ -106,15 +125,18 @@ def image_lock(cache: Path, name: str, *, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def load_image(name: str = "default", *, cache: Path | str | None = None) -> Image:
+def load_image(
+    name: str = "default", *, cache: Path | str | None = None, rootfs: bool = False
+) -> Image:
     """The cached image ``name``, every file verified against its manifest.
 
+    The root disk is checked (and ``Image.rootfs`` set) only with ``rootfs``.
     Raises :class:`ImageError` if it was never built or anything in it does
     not match; the message says which file and how to rebuild.
     """
     root = Path(cache) if cache is not None else cache_root()
     with image_lock(root, name, exclusive=False):
-        return read_verified(root, name)
+        return read_verified(root, name, rootfs=rootfs)
 
 
 def ensure_image(
@@ -123,8 +145,13 @@ def ensure_image(
     cache: Path | str | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     force: bool = False,
+    rootfs: bool = False,
 ) -> Image:
     """The image ``name``, built first if missing, stale or ``force`` is set.
+
+    With ``rootfs`` the image must also have its ext4 root disk
+    (``Image.rootfs``); an image built without one is rebuilt with it, which
+    needs e2fsprogs. Without ``rootfs`` nothing needs e2fsprogs.
 
     Stale means built from a different recipe or by an older builder. A
     corrupt image is not rebuilt behind the user's back: the error says how
@@ -141,19 +168,46 @@ def ensure_image(
     with image_lock(root, name, exclusive=True):
         if not force:
             try:
-                image = read_verified(root, name)
+                image = read_verified(root, name, rootfs=rootfs)
             except ImageError as exc:
-                if exc.reason != "missing":
+                if exc.reason not in ("missing", "no-rootfs"):
                     raise
             else:
                 built_from = image.manifest.get("recipe", {}).get("sha256")
                 builder = image.manifest.get("builder")
                 if built_from == recipe.sha256 and builder == BUILDER_VERSION:
                     return image
-        return build_locked(recipe, root, progress)
+        return build_locked(recipe, root, progress, rootfs=rootfs)
 
 
-def read_verified(root: Path, name: str) -> Image:
+def ensure_rootfs(
+    name: str = "default",
+    *,
+    cache: Path | str | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    force: bool = False,
+) -> Path:
+    """The verified ext4 root disk template of image ``name``, built if needed.
+
+    Boot a copy (:func:`copy_rootfs`), never this file: the guest writes to
+    its disk, and a changed template counts as corrupt.
+    """
+    image = ensure_image(name, cache=cache, progress=progress, force=force, rootfs=True)
+    assert image.rootfs is not None
+    return image.rootfs
+
+
+def copy_rootfs(
+    dest: Path | str, name: str = "default", *, cache: Path | str | None = None
+) -> Path:
+    """A fresh, writable copy of image ``name``'s root disk at ``dest`` (built if needed)."""
+    dest = Path(dest)
+    shutil.copyfile(ensure_rootfs(name, cache=cache), dest)
+    dest.chmod(0o644)
+    return dest
+
+
+def read_verified(root: Path, name: str, *, rootfs: bool = False) -> Image:
     """``load_image`` for a caller that already holds the image's lock."""
     folder = image_dir(root, name)
     manifest_path = folder / MANIFEST
@@ -178,11 +232,22 @@ def read_verified(root: Path, name: str) -> Image:
         chosen = {key: paths[boot[key]] for key in ("bios", "kernel", "initrd")}
         append = str(boot["append"])
         packages = {p["name"]: p["version"] for p in manifest["packages"]}
+        disk = boot.get("rootfs")
+        if disk is not None:
+            disk_path = paths[disk]
     except (KeyError, TypeError) as exc:
         raise ImageError(
             f"the cached image manifest {manifest_path} lacks {exc}; {rebuild}", "corrupt"
         ) from exc
+    if rootfs and disk is None:
+        raise ImageError(
+            f"the image {name!r} was built without its root disk; "
+            f"build it with `invoke images --rootfs{_name_option(name)}`",
+            "no-rootfs",
+        )
     for file, entry in entries.items():
+        if file == disk and not rootfs:
+            continue  # 64 MiB to hash, and only needed by those who boot it
         path = paths[file]
         try:
             digest, size = _sha256(path)
@@ -191,8 +256,12 @@ def read_verified(root: Path, name: str) -> Image:
                 f"the cached image file {path} is missing; {rebuild}", "corrupt"
             ) from None
         if digest != entry.get("sha256") or size != entry.get("size"):
+            template = (
+                "; did a guest write to it? boot a copy (copy_rootfs)" if file == disk else ""
+            )
             raise ImageError(
-                f"the cached image file {path} is corrupt (checksum mismatch); {rebuild}",
+                f"the cached image file {path} is corrupt (checksum mismatch{template}); "
+                + (rebuild.replace("--force", "--rootfs --force") if file == disk else rebuild),
                 "corrupt",
             )
     return Image(
@@ -202,6 +271,7 @@ def read_verified(root: Path, name: str) -> Image:
         files=paths,
         packages=packages,
         manifest=manifest,
+        rootfs=disk_path if rootfs else None,
         **chosen,
     )
 

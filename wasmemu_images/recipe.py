@@ -25,6 +25,14 @@ A recipe says which Debian packages make up a guest and how to assemble them::
         - {file: /init, text: "#!/bin/sh ...", mode: "0755"}
         - {symlink: /bin/sh, target: busybox}
         - {char: /dev/console, major: 5, minor: 1, mode: "0600"}   # or block:
+      modules:                    # optional: kernel modules, dependencies added
+        from: kernel              # the package role holding lib/modules/<version>/
+        names: [virtio_blk, ext4] # module names ('-' and '_' are the same)
+    rootfs:                       # optional: an ext4 disk image, built on request
+      name: rootfs.ext4           # output file name
+      size: 64MiB                 # whole MiB (or GiB), 8MiB to 64GiB
+      label: wasmemu-root         # optional file system label
+      contents: [...]             # as initramfs.contents; needs /sbin/init or /init
     boot:
       bios: fw_dynamic.bin        # output names (files: or the initramfs)
       kernel: Image
@@ -53,9 +61,11 @@ __all__ = [
     "FileSpec",
     "InitramfsItem",
     "InitramfsSpec",
+    "ModulesSpec",
     "PackageSpec",
     "Recipe",
     "RecipeError",
+    "RootfsSpec",
     "load_recipe",
     "parse_recipe",
     "recipe_path",
@@ -67,6 +77,8 @@ FILE_FORMATS = ("raw", "riscv-image")
 COMPRESSIONS = ("gzip", "none")
 ITEM_KINDS = ("dir", "file", "symlink", "char", "block")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_MODULE_RE = re.compile(r"[A-Za-z0-9_-]+")
+_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 class RecipeError(ValueError):
@@ -102,10 +114,25 @@ class InitramfsItem:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModulesSpec:
+    package: str  # package role holding lib/modules/<version>/
+    names: tuple[str, ...]  # as written; dependencies are added by the builder
+
+
+@dataclasses.dataclass(frozen=True)
 class InitramfsSpec:
     name: str
     compression: str
     contents: tuple[InitramfsItem, ...]
+    modules: ModulesSpec | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RootfsSpec:
+    name: str
+    size: int  # bytes, a multiple of 1 MiB
+    label: str
+    contents: tuple[InitramfsItem, ...]  # same item format as the initramfs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +144,7 @@ class Recipe:
     packages: tuple[PackageSpec, ...]
     files: tuple[FileSpec, ...]
     initramfs: InitramfsSpec
+    rootfs: RootfsSpec | None
     bios: str
     kernel: str
     initrd: str
@@ -204,7 +232,10 @@ class _Parser:
 
     def recipe(self, data: Any, source: Path | None) -> Recipe:
         top = self.mapping(data, "(top level)", "a mapping with name, suite, arch, ...")
-        keys = ("name", "description", "suite", "arch", "packages", "files", "initramfs", "boot")
+        keys = (
+            "name", "description", "suite", "arch", "packages", "files", "initramfs", "rootfs",
+            "boot",
+        )  # fmt: skip
         self.only(top, "", keys)
         name = self.string(self.required(top, "name", "", "name: default"), "name", "name: default")
         if not _NAME_RE.fullmatch(name):
@@ -224,6 +255,14 @@ class _Parser:
                 "initramfs.name", f"{initramfs.name!r} is also a files: name", "rename one"
             )
         outputs.append(initramfs.name)
+        rootfs = None
+        if "rootfs" in top:
+            rootfs = self.rootfs(top["rootfs"], roles)
+            if rootfs.name in outputs:
+                raise self.fail(
+                    "rootfs.name", f"{rootfs.name!r} is also the name of another output",
+                    "rename one",
+                )  # fmt: skip
         boot = self.mapping(self.required(top, "boot", "", "boot:"), "boot", "boot: {...}")
         self.only(boot, "boot", ("bios", "kernel", "initrd", "append"))
         picked = {}
@@ -254,6 +293,7 @@ class _Parser:
             packages=packages,
             files=files,
             initramfs=initramfs,
+            rootfs=rootfs,
             append=" ".join(append.split()),
             sha256=digest,
             source=source,
@@ -359,7 +399,7 @@ class _Parser:
 
     def initramfs(self, value: Any, roles: set[str]) -> InitramfsSpec:
         spec = self.mapping(value, "initramfs", "initramfs: {name: ..., contents: [...]}")
-        self.only(spec, "initramfs", ("name", "compression", "contents"))
+        self.only(spec, "initramfs", ("name", "compression", "contents", "modules"))
         name = self.output_name(
             self.required(spec, "name", "initramfs", "name: initramfs.cpio.gz"), "initramfs"
         )
@@ -370,27 +410,91 @@ class _Parser:
                 f"unknown compression {compression!r}",
                 f"use {' or '.join(COMPRESSIONS)}",
             )
-        items = self.required(spec, "contents", "initramfs", "contents: [...]")
+        contents = self.contents(
+            self.required(spec, "contents", "initramfs", "contents: [...]"), "initramfs", roles
+        )
+        if not any(item.path == "/init" for item in contents):
+            raise self.fail(
+                "initramfs.contents", "no /init", 'add `- {file: /init, mode: "0755", text: ...}`'
+            )
+        modules = None
+        if "modules" in spec:
+            modules = self.modules(spec["modules"], roles)
+        return InitramfsSpec(name, compression, contents, modules)
+
+    def contents(self, items: Any, section: str, roles: set[str]) -> tuple[InitramfsItem, ...]:
+        field = f"{section}.contents"
         if not isinstance(items, list) or not items:
             raise self.fail(
-                "initramfs.contents", f"expected a non-empty list, got {_show(items)}",
+                field, f"expected a non-empty list, got {_show(items)}",
                 "list entries such as `- {file: /init, text: ...}`",
             )  # fmt: skip
         contents = []
         paths: set[str] = set()
         for i, raw in enumerate(items):
-            item = self.item(raw, f"initramfs.contents[{i}]", roles)
+            item = self.item(raw, f"{field}[{i}]", roles)
             if item.path in paths:
-                raise self.fail(
-                    f"initramfs.contents[{i}]", f"{item.path} is listed twice", "keep one"
-                )
+                raise self.fail(f"{field}[{i}]", f"{item.path} is listed twice", "keep one")
             paths.add(item.path)
             contents.append(item)
-        if "/init" not in paths:
+        return tuple(contents)
+
+    def modules(self, value: Any, roles: set[str]) -> ModulesSpec:
+        field = "initramfs.modules"
+        spec = self.mapping(value, field, "modules: {from: kernel, names: [virtio_blk]}")
+        self.only(spec, field, ("from", "names"))
+        package = self.role(self.required(spec, "from", field, "from: kernel"), field, roles)
+        names = self.required(spec, "names", field, "names: [virtio_blk, ext4]")
+        if not isinstance(names, list) or not names:
             raise self.fail(
-                "initramfs.contents", "no /init", 'add `- {file: /init, mode: "0755", text: ...}`'
-            )
-        return InitramfsSpec(name, compression, tuple(contents))
+                f"{field}.names", f"expected a non-empty list, got {_show(names)}",
+                "write names: [virtio_blk, ext4]",
+            )  # fmt: skip
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            # YAML reads a bare 9p as a string but e.g. 1 as a number.
+            if not isinstance(name, str) or not _MODULE_RE.fullmatch(name):
+                raise self.fail(
+                    f"{field}.names[{i}]", f"{_show(name)} is not a kernel module name",
+                    "write the module's name, e.g. virtio_blk (no path, no .ko)",
+                )  # fmt: skip
+            canonical = name.replace("-", "_")
+            if canonical in seen:
+                raise self.fail(f"{field}.names[{i}]", f"{name} is listed twice", "keep one")
+            seen.add(canonical)
+        return ModulesSpec(package, tuple(names))
+
+    def rootfs(self, value: Any, roles: set[str]) -> RootfsSpec:
+        spec = self.mapping(value, "rootfs", "rootfs: {name: rootfs.ext4, size: 64MiB, ...}")
+        self.only(spec, "rootfs", ("name", "size", "label", "contents"))
+        name = self.output_name(
+            self.required(spec, "name", "rootfs", "name: rootfs.ext4"), "rootfs"
+        )
+        raw_size = self.required(spec, "size", "rootfs", "size: 64MiB")
+        m = re.fullmatch(
+            r"\s*(\d+)\s*(KiB|MiB|GiB)\s*", raw_size if isinstance(raw_size, str) else ""
+        )
+        size = int(m[1]) * _UNITS[m[2]] if m else 0
+        if not m or size % _UNITS["MiB"] or not 8 * _UNITS["MiB"] <= size <= 64 * _UNITS["GiB"]:
+            raise self.fail(
+                "rootfs.size", f"{_show(raw_size)} is not a size from 8MiB to 64GiB in whole MiB",
+                "write e.g. size: 64MiB",
+            )  # fmt: skip
+        label = self.string(spec.get("label", "rootfs"), "rootfs.label", "label: wasmemu-root")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,16}", label):
+            raise self.fail(
+                "rootfs.label", f"{label!r} is not a usable ext4 label",
+                "use up to 16 of A-Z a-z 0-9 . _ -",
+            )  # fmt: skip
+        contents = self.contents(
+            self.required(spec, "contents", "rootfs", "contents: [...]"), "rootfs", roles
+        )
+        if not any(item.path in ("/sbin/init", "/init") for item in contents):
+            raise self.fail(
+                "rootfs.contents", "no /sbin/init (nor /init)",
+                'add `- {file: /sbin/init, mode: "0755", text: ...}`',
+            )  # fmt: skip
+        return RootfsSpec(name, size, label, contents)
 
     def item(self, raw: Any, field: str, roles: set[str]) -> InitramfsItem:
         item = self.mapping(raw, field, "{dir: /proc}")

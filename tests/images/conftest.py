@@ -8,6 +8,7 @@ into (and may damage) images of its own.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,14 +33,17 @@ def new_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Pa
 
 
 @pytest.fixture(scope="session")
-def build_default() -> Callable[[Path], Image]:
-    """``build_default(cache)`` builds the default image there, or skips the test
-    when its packages are not cached and the Debian archive is out of reach."""
+def build_default() -> Callable[..., Image]:
+    """``build_default(cache, rootfs=False)`` builds the default image there, or
+    skips the test when its packages are not cached and the Debian archive is
+    out of reach (or, for the root disk, e2fsprogs is not installed)."""
     from wasmemu_images.build import build_image
 
-    def build(cache: Path) -> Image:
+    def build(cache: Path, rootfs: bool = False) -> Image:
+        if rootfs and not shutil.which("mke2fs", path=f"{os.environ['PATH']}:/usr/sbin:/sbin"):
+            pytest.skip("mke2fs not installed (Debian package e2fsprogs)")
         try:
-            return build_image(recipe_path("default"), cache=cache)
+            return build_image(recipe_path("default"), cache=cache, rootfs=rootfs)
         except FetchError as exc:
             if exc.reason in ("network", "tool-missing", "no-mirror"):
                 pytest.skip(
@@ -53,7 +57,13 @@ def build_default() -> Callable[[Path], Image]:
 
 @pytest.fixture(scope="session")
 def default_image(
-    new_image_cache: Callable[[], Path], build_default: Callable[[Path], Image]
+    new_image_cache: Callable[[], Path], build_default: Callable[..., Image]
 ) -> Image:
     """The default image, built once per session into a private cache."""
     return build_default(new_image_cache())
+
+
+@pytest.fixture(scope="session")
+def rootfs_image(new_image_cache: Callable[[], Path], build_default: Callable[..., Image]) -> Image:
+    """The default image with its ext4 root disk, built once per session."""
+    return build_default(new_image_cache(), rootfs=True)

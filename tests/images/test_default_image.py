@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wasmemu_images import cpio
-from wasmemu_images.build import build_image
+from wasmemu_images.build import BUILDER_VERSION, build_image
 from wasmemu_images.image import Image, ImageError, ensure_image, load_image
 from wasmemu_images.kernel import parse_header
 from wasmemu_images.recipe import load_recipe, recipe_path
@@ -62,6 +62,36 @@ def test_initramfs_contents(default_image: Image) -> None:
     assert 3 not in types, "busybox should be static (no PT_INTERP)"
 
 
+def test_initramfs_carries_the_virtio_modules_unpacked(default_image: Image) -> None:
+    entries = {e.path: e for e in cpio.unpack(default_image.initrd.read_bytes())}
+    info = default_image.manifest["modules"]
+    base = f"lib/modules/{info['kernel']}"
+    kernel_pkg = next(p for p in default_image.manifest["packages"] if p["role"] == "kernel")
+    assert kernel_pkg["name"] == f"linux-image-{info['kernel']}"
+    # What the recipe names, plus what modules.dep/modinfo say they need.
+    assert set(info["names"]) >= {
+        "virtio_mmio", "virtio_blk", "virtio_rng", "9pnet_virtio", "9pnet", "9p", "netfs",
+        "ext4", "jbd2", "mbcache", "crc16", "crc32c_generic",
+    }  # fmt: skip
+    dep = entries[f"{base}/modules.dep"].data.decode()
+    paths = {line.split(":")[0]: line.split(":")[1].split() for line in dep.splitlines()}
+    assert len(paths) == len(info["names"])
+    for path in paths:
+        data = entries[f"{base}/{path}"].data
+        assert path.endswith(".ko") and data[:4] == b"\x7fELF", path
+        assert int.from_bytes(data[18:20], "little") == EM_RISCV
+    ext4 = next(p for p in paths if p.endswith("/ext4.ko"))
+    assert {p.rsplit("/", 1)[1] for p in paths[ext4]} == {"jbd2.ko", "mbcache.ko", "crc16.ko"}
+    aliases = entries[f"{base}/modules.alias"].data.decode()
+    # Device matches for /init's coldplug, and what the kernel itself asks for.
+    for alias in ("fs-ext4 ext4", "fs-9p 9p", "crypto-crc32c crc32c_generic",
+                  "virtio:d00000002v* virtio_blk", "virtio:d00000009v* 9pnet_virtio",
+                  "of:N*T*Cvirtio,mmio virtio_mmio"):  # fmt: skip
+        assert f"alias {alias}\n" in aliases
+    assert f"{base}/modules.builtin" in entries
+    assert entries["etc/filesystems"].data == b"ext4\n"
+
+
 def test_manifest_records_inputs_and_outputs(default_image: Image) -> None:
     m = default_image.manifest
     recipe = load_recipe(recipe_path("default"))
@@ -70,6 +100,8 @@ def test_manifest_records_inputs_and_outputs(default_image: Image) -> None:
     for p in m["packages"]:
         assert p["version"] and len(p["sha256"]) == 64 and p["filename"].endswith(".deb")
     assert set(m["files"]) == {"Image", "fw_dynamic.bin", "fw_jump.bin", "initramfs.cpio.gz"}
+    assert "rootfs" not in m["boot"] and default_image.rootfs is None
+    assert m["builder"] == BUILDER_VERSION
     for name, entry in m["files"].items():
         assert (default_image.path / name).stat().st_size == entry["size"]
     assert default_image.append == recipe.append
@@ -133,7 +165,7 @@ def test_stale_image_is_rebuilt(default_image: Image, new_image_cache: Callable[
 def test_builds_are_reproducible(
     default_image: Image,
     new_image_cache: Callable[[], Path],
-    build_default: Callable[[Path], Image],
+    build_default: Callable[..., Image],
 ) -> None:
     again = build_default(new_image_cache())
     assert again.manifest == default_image.manifest

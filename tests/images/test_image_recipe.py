@@ -34,6 +34,44 @@ def test_default_recipe_loads() -> None:
     assert items["/init"].mode == 0o755 and "busybox --install -s" in (items["/init"].text or "")
     assert (items["/dev/console"].kind, items["/dev/console"].major) == ("char", 5)
     assert items["/tmp"].mode == 0o1777
+    # Drivers for the virtio-mmio devices, from the kernel's own package.
+    assert r.initramfs.modules is not None
+    assert r.initramfs.modules.package == "kernel"
+    assert set(r.initramfs.modules.names) == {
+        "virtio_mmio", "virtio_blk", "ext4", "9pnet_virtio", "9p", "virtio_rng",
+    }  # fmt: skip
+    # /init handles root= and 9p shares.
+    init = items["/init"].text or ""
+    assert "switch_root" in init and "mount_tag" in init and "modalias" in init
+    assert 'echo "wasmemu: Debian riscv64 guest' in init
+
+
+def test_default_recipe_has_a_root_disk() -> None:
+    rootfs = load_recipe(DEFAULT).rootfs
+    assert rootfs is not None
+    assert (rootfs.name, rootfs.size, rootfs.label) == ("rootfs.ext4", 64 << 20, "wasmemu-root")
+    items = {i.path: i for i in rootfs.contents}
+    assert items["/sbin/init"].mode == 0o755
+    assert "wasmemu: Debian riscv64 rootfs on" in (items["/sbin/init"].text or "")
+    assert items["/bin/busybox"].package == "busybox"
+    assert items["/bin/sh"].kind == "symlink"
+
+
+def test_modules_and_rootfs_are_optional() -> None:
+    data = base()
+    del data["initramfs"]["modules"]
+    del data["rootfs"]
+    r = parse_recipe(data)
+    assert r.initramfs.modules is None and r.rootfs is None
+
+
+def test_rootfs_needs_an_init() -> None:
+    data = base()
+    data["rootfs"]["contents"] = [
+        i for i in data["rootfs"]["contents"] if i.get("file") != "/sbin/init"
+    ]
+    with pytest.raises(RecipeError, match=r"rootfs\.contents: no /sbin/init"):
+        parse_recipe(data)
 
 
 def test_hash_ignores_comments_but_not_content(tmp_path: Path) -> None:
@@ -83,11 +121,24 @@ CASES = [
     ("initramfs.contents[0]", {"dir": "bin"}, r"contents\[0\]\.dir: 'bin' is not an absolute"),
     ("initramfs.contents[5].mode", 755, r"contents\[5\]\.mode: int 755 is not a quoted octal"),
     ("initramfs.contents[5].mode", "0955", r"is not a quoted octal mode; write it quoted"),
-    ("initramfs.contents[9].major", "five", r"contents\[9\]\.major: expected a device number"),
-    ("initramfs.contents[10].from", "nope", r"contents\[10\]\.from: no package has the role"),
-    ("initramfs.contents[10].path", DELETE, r"contents\[10\]: a file needs its content"),
+    ("initramfs.contents[11].major", "five", r"contents\[11\]\.major: expected a device number"),
+    ("initramfs.contents[12].from", "nope", r"contents\[12\]\.from: no package has the role"),
+    ("initramfs.contents[12].path", DELETE, r"contents\[12\]: a file needs its content"),
     ("initramfs.contents[1]", {"dir": "/bin"}, r"contents\[1\]: /bin is listed twice"),
     ("initramfs.name", "Image", r"initramfs\.name: 'Image' is also a files: name"),
+    ("initramfs.modules.from", "busybx", r"initramfs\.modules\.from: no package has the role"),
+    ("initramfs.modules.names", [], r"initramfs\.modules\.names: expected a non-empty list"),
+    ("initramfs.modules.names[0]", "fs/ext4.ko", r"names\[0\]: str 'fs/ext4.ko' is not a kernel"),
+    ("initramfs.modules.names[0]", 9, r"names\[0\]: int 9 is not a kernel module name"),
+    ("initramfs.modules.names[1]", "virtio-mmio", r"names\[1\]: virtio-mmio is listed twice"),
+    ("initramfs.modules.load", ["x"], r"initramfs\.modules\.load: unknown field"),
+    ("rootfs.name", "Image", r"rootfs\.name: 'Image' is also the name of another output"),
+    ("rootfs.size", "64M", r"rootfs\.size: str '64M' is not a size .*write e\.g\. size: 64MiB"),
+    ("rootfs.size", "4MiB", r"rootfs\.size: str '4MiB' is not a size from 8MiB"),
+    ("rootfs.size", 67108864, r"rootfs\.size: int 67108864 is not a size"),
+    ("rootfs.label", "a label with spaces", r"rootfs\.label: .* is not a usable ext4 label"),
+    ("rootfs.contents", [], r"rootfs\.contents: expected a non-empty list"),
+    ("rootfs.contents[0].dir", "bin", r"rootfs\.contents\[0\]\.dir: 'bin' is not an absolute"),
 ]
 
 
