@@ -222,6 +222,8 @@ options:
   -nographic         accepted: the serial console is always stdin/stdout
   -smp 1             accepted: one hart
   --stats FILE       write execution counters to FILE as JSON at power-off
+  --tcache DIR|off   keep translated blocks in DIR for the next boot (default: the
+                     wasmemu cache folder's tcache/; safe to delete), or not at all
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
   --wasm MODE        wasm64 (default) or wasm32
   --tb-threshold N   executions before a block is compiled (default 50)
@@ -243,6 +245,7 @@ def _run(argv: Sequence[str]) -> int:
     tiers = TierChoice()
     devices = DeviceRequests()
     stats_file: str | None = None
+    tcache: str | None = ""  # "": the default folder
     i = 0
 
     def value() -> str:
@@ -278,6 +281,9 @@ def _run(argv: Sequence[str]) -> int:
                 raise UsageError(str(e)) from None
         elif opt == "-snapshot":
             devices.snapshot_all = True
+        elif opt == "--tcache":
+            text = value()
+            tcache = None if text == "off" else text
         elif opt in ("-nographic",):
             pass
         elif opt == "-smp":
@@ -290,6 +296,11 @@ def _run(argv: Sequence[str]) -> int:
         i += 1
     config.tier = TierConfig(tier=tiers.tier, threshold=tiers.threshold)
     config.wasm = tiers.wasm
+    if tcache == "":
+        from wasmemu_images.cache import cache_root
+
+        tcache = str(cache_root() / "tcache")
+    config.tcache_dir = tcache
     try:  # before the image: a typo in a path should not wait for a build
         config.virtio = devices.build()
     except DeviceOptionError as e:
@@ -323,6 +334,8 @@ def _run(argv: Sequence[str]) -> int:
             import json
 
             counters = machine.cpu.stats.as_dict()
+            if machine.tcache is not None:
+                counters.update(machine.tcache.describe())
             counters["instret"] = machine.state[INSTRET]
             counters["seconds"] = time.perf_counter() - start
             with open(stats_file, "w") as f:

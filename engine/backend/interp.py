@@ -16,6 +16,7 @@ and returns an `Exit` code with the next pc stored in the state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from engine.ir.core import (
@@ -251,10 +252,20 @@ class InterpBackend:
         return emitter.emit(), emitter.helpers
 
     def compile(self, block: Block) -> TBFunction:
-        src, helpers = self.source(block)
+        return self.bind(self.code(block), block)
+
+    def code(self, block: Block) -> CodeType:
+        """The block's Python code object (what the translation cache keeps)."""
+        src, _helpers = self.source(block)
+        return compile(src, f"<tb {block.pc:#x}>", "exec")
+
+    def bind(self, code: CodeType, block: Block) -> TBFunction:
+        """The TB function from its code object, with the helpers the block calls in scope."""
         namespace = self.namespace
-        namespace.update(helpers)
-        code = compile(src, f"<tb {block.pc:#x}>", "exec")
+        for op in block.ops:
+            if op.opc == Opc.CALL:
+                helper = op.args[0]
+                namespace[f"h_{helper.name}"] = helper.fn
         local: dict[str, Any] = {}
         exec(code, namespace, local)
         return local["tb"]

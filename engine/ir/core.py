@@ -170,8 +170,17 @@ class Helper:
     ret_type: Type | None
     flags: HelperFlags = HelperFlags.READS_STATE | HelperFlags.WRITES_STATE
 
+    def __post_init__(self) -> None:
+        # Serialized blocks name their helpers, so a name must mean one function.
+        if self.name in HELPERS and HELPERS[self.name].fn is not self.fn:
+            raise ValueError(f"two different helpers are called {self.name!r}")
+        HELPERS[self.name] = self
+
     def __repr__(self) -> str:
         return f"helper:{self.name}"
+
+
+HELPERS: dict[str, Helper] = {}  # every helper by name (engine.ir.serialize looks them up)
 
 
 class Opc(IntEnum):

@@ -39,6 +39,7 @@ from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
 from engine.target.riscv.csr_file import MEI, MSI, MTI, SEI, STI
 from engine.target.riscv.softmmu import LinearTlb, SoftMmu
 from engine.target.riscv.system_cpu import SystemCpu
+from engine.tcache import TranslationCache
 
 ISA = "rv64imafdc_zicsr_zifencei_sstc"
 UART_IRQ = 10
@@ -57,6 +58,8 @@ class MachineConfig:
     wasm: str = "wasm64"
     # virtio devices in transport order (the first is /dev/vda if a disk).
     virtio: list[VirtioDevice] = field(default_factory=list)
+    # Where translations persist between runs (engine.tcache); None: not at all.
+    tcache_dir: str | None = None
 
 
 # Linear memory of the Wasm tiers: state and TLB low, the TB lookup table, then RAM.
@@ -116,11 +119,13 @@ class VirtMachine:
 
     def _create_cpu(self) -> None:
         cfg = self.config
+        self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
         if cfg.tier.tier == "interp":
             self.ram = memoryview(bytearray(cfg.ram_size))
             self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
             self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
-            self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier)
+            self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier,
+                                 tcache=self.tcache)  # fmt: skip
             return
         from engine.backend.wasm.codegen import Layout, SoftmmuLayout
         from engine.backend.wasm.jit import WasmJit
@@ -146,7 +151,7 @@ class VirtMachine:
         )  # fmt: skip
         env = _Forward()
         jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu)
-        self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit)
+        self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit, self.tcache)
         env.target = self.cpu
 
     # -- wiring ------------------------------------------------------------------------
@@ -185,9 +190,11 @@ class VirtMachine:
         return transports
 
     def close(self) -> None:
-        """Make disk writes durable and release the devices' files."""
+        """Make disk writes durable, release the devices' files, keep new translations."""
         for transport in self.virtio:
             transport.close()
+        if self.tcache is not None:
+            self.tcache.close()
 
     def _finish(self, kind: str, status: int) -> None:
         if kind == KIND_RESET:

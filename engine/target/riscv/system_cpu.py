@@ -29,6 +29,7 @@ from engine.backend.interp import InterpBackend
 from engine.backend.wasm.jit import EXIT_MISS
 from engine.ir.core import Exit
 from engine.ir.optimize import optimize
+from engine.ir.serialize import SerializeError, dump_block, load_block
 from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
 from engine.target.riscv.cpu import HOST_INTERRUPT, TB, CompileQueue, Stats, TierConfig
@@ -49,6 +50,11 @@ from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET
 from engine.target.riscv.translate import RiscvTranslator, tb_flags
+from engine.tcache import TranslationCache
+
+# Blocks loaded from the translation cache name their helpers; these modules
+# define them, and the translator would only import them on first use.
+from engine.target.riscv import fp_helpers, system  # noqa: F401  isort: skip
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -61,8 +67,10 @@ class SystemCpu:
         time: Callable[[], int],
         config: TierConfig | None = None,
         jit: Any = None,
+        tcache: TranslationCache | None = None,
     ) -> None:
         self.state = state
+        self.tcache = tcache
         self.config = config or TierConfig()
         self.jit = jit
         self.queue = CompileQueue(self.config)
@@ -155,7 +163,7 @@ class SystemCpu:
         full_key = (paddr, vpc, flags)
         tb = self.tbs.get(full_key)
         if tb is None:
-            tb = self._translate(vpc, flags)
+            tb = self._translate(vpc, flags, paddr)
             self.tbs[full_key] = tb
             page = paddr >> 12
             self.page_tbs.setdefault(page, []).append(full_key)
@@ -164,23 +172,53 @@ class SystemCpu:
         self.fast_by_page.setdefault(vpc >> 12, []).append(key)
         return tb
 
-    def _translate(self, vpc: int, flags: int) -> TB:
+    def _translate(self, vpc: int, flags: int, paddr: int) -> TB:
         start = perf_counter()
-        try:
-            block = self.translator.translate(vpc, flags)
-        except GuestException as e:
-            e.pc = vpc
-            raise
-        optimize(block)
-        tb = TB(vpc, block, self.backend)
-        if self.config.tier != "wasm":
-            tb.fn  # noqa: B018 - it runs on the interpreter first: build it now
+        tb = self._from_cache(vpc, flags, paddr) if self.tcache is not None else None
+        if tb is None:
+            try:
+                block = self.translator.translate(vpc, flags)
+            except GuestException as e:
+                e.pc = vpc
+                raise
+            optimize(block)
+            tb = TB(vpc, block, self.backend)
+            code = None
+            if self.config.tier != "wasm":  # it runs on the interpreter first: build it now
+                code = self.backend.code(block)
+                tb._fn = self.backend.bind(code, block)
+            if self.tcache is not None:
+                guest_bytes = self._code_bytes(paddr, block.size)
+                if guest_bytes is not None:
+                    self.tcache.store(vpc, flags, guest_bytes, dump_block(block), code)
+        block = tb.block
         if self.jit is None:
             tb.block = None
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
         self.stats.insns_translated += block.n_insns
         return tb
+
+    def _from_cache(self, vpc: int, flags: int, paddr: int) -> TB | None:
+        hit = self.tcache.lookup(vpc, flags, lambda size: self._code_bytes(paddr, size))
+        if hit is None:
+            return None
+        ir, code = hit
+        try:
+            block = load_block(ir)
+        except SerializeError:
+            return None
+        tb = TB(vpc, block, self.backend)
+        if self.config.tier != "wasm":
+            tb._fn = self.backend.bind(code, block) if code is not None else tb.fn
+        return tb
+
+    def _code_bytes(self, paddr: int, size: int) -> bytes | None:
+        """Guest RAM at [paddr, paddr + size) if the block lies within one page of RAM."""
+        off = paddr - self.mmu.ram_base
+        if size <= 0 or (paddr & 0xFFF) + size > 0x1000 or not 0 <= off <= len(self.mmu.ram) - size:
+            return None
+        return bytes(self.mmu.ram[off : off + size])
 
     # -- execution -------------------------------------------------------------------------
     def run(self, budget: int) -> None:

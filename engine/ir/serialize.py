@@ -1,0 +1,124 @@
+"""Translation blocks as bytes, for the persistent translation cache.
+
+The format is `marshal` of plain tuples, which CPython reads back far faster
+than the translator and optimizer can rebuild a block. Helpers travel by
+name and must be registered (`Helper` registers itself on creation); local
+temps by index into the block's temp list; globals by name and state
+offset, since they are identified by offset everywhere (the optimizer's
+keys, the backends' state accesses). Enum arguments keep their enum type
+(any engine enum, named by module and class), because backends format and
+dispatch on them.
+
+`FORMAT` changes whenever the encoding does; a cache keyed by it never
+hands a block to a reader that cannot decode it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import marshal
+from enum import IntEnum, IntFlag
+
+from engine.ir.core import HELPERS, Block, Helper, Label, Op, Opc, Temp, Type
+
+FORMAT = 1
+_LOCAL, _GLOBAL, _LABEL, _HELPER, _ENUM = range(5)
+_ENUM_CLASSES: dict[tuple[str, str], type] = {}  # (module, name) -> enum class
+_OPCODES = {int(o): o for o in Opc}
+_TYPES = {int(t): t for t in Type}
+
+
+class SerializeError(ValueError):
+    """Bytes that are not a serialized block of this format."""
+
+
+def dump_block(block: Block) -> bytes:
+    temps = tuple((int(t.type), t.name) for t in block.temps)
+    ops = tuple((int(op.opc), tuple(_encode(a) for a in op.args)) for op in block.ops)
+    return marshal.dumps((FORMAT, block.pc, block.labels, block.n_insns, block.size, temps, ops))
+
+
+def load_block(data: bytes) -> Block:
+    try:
+        fmt, pc, labels, n_insns, size, temps, ops = marshal.loads(data)
+    except (ValueError, EOFError, TypeError) as exc:
+        raise SerializeError(f"not a serialized block: {exc}") from None
+    if fmt != FORMAT:
+        raise SerializeError(f"block format {fmt}, expected {FORMAT}")
+    block = Block(pc, labels=labels, n_insns=n_insns, size=size)
+    block.temps = [Temp(i, _TYPES[ty], name) for i, (ty, name) in enumerate(temps)]
+    label_objs = [Label(i) for i in range(labels)]
+    decoder = _Decoder(block.temps, label_objs)
+    decode = decoder.decode
+    try:
+        block.ops = [
+            Op(_OPCODES[opc], *[decode(a) if type(a) is tuple else a for a in args])
+            for opc, args in ops
+        ]
+    except (IndexError, KeyError, AttributeError, ImportError, ValueError) as exc:
+        raise SerializeError(f"block at {pc:#x} refers to something unknown: {exc}") from None
+    return block
+
+
+def _encode(arg: object) -> object:
+    if isinstance(arg, Temp):
+        if arg.offset is not None:
+            return (_GLOBAL, arg.name, arg.offset, int(arg.type))
+        return (_LOCAL, arg.index)
+    if isinstance(arg, (IntEnum, IntFlag)):
+        cls = type(arg)
+        return (_ENUM, cls.__module__, cls.__qualname__, int(arg))
+    if isinstance(arg, Label):
+        return (_LABEL, arg.index)
+    if isinstance(arg, Helper):
+        if HELPERS.get(arg.name) is not arg:
+            raise SerializeError(f"helper {arg.name} is not registered under its name")
+        return (_HELPER, arg.name)
+    if arg is None or type(arg) in (int, bool, str):
+        return arg
+    raise SerializeError(f"cannot serialize IR argument {arg!r}")
+
+
+class _Decoder:
+    def __init__(self, temps: list[Temp], labels: list[Label]) -> None:
+        self.temps = temps
+        self.labels = labels
+
+    def decode(self, item: tuple) -> object:
+        tag = item[0]
+        if tag == _LOCAL:
+            return self.temps[item[1]]
+        if tag == _GLOBAL:
+            return _global(item[1], item[2], item[3])
+        if tag == _ENUM:
+            return _enum_class(item[1], item[2])(item[3])
+        if tag == _LABEL:
+            return self.labels[item[1]]
+        if tag == _HELPER:
+            return HELPERS[item[1]]
+        raise KeyError(f"tag {tag}")
+
+
+def _enum_class(module: str, name: str) -> type:
+    key = (module, name)
+    cls = _ENUM_CLASSES.get(key)
+    if cls is None:
+        if not module.startswith("engine."):
+            raise KeyError(f"enum {module}.{name} is not the engine's")
+        cls = getattr(importlib.import_module(module), name)
+        if not issubclass(cls, (IntEnum, IntFlag)):
+            raise KeyError(f"{module}.{name} is not an enum")
+        _ENUM_CLASSES[key] = cls
+    return cls
+
+
+_GLOBALS: dict[tuple[str, int, int], Temp] = {}
+
+
+def _global(name: str, offset: int, ty: int) -> Temp:
+    """One Temp per state slot, shared by all loaded blocks, as translated ones share theirs."""
+    key = (name, offset, ty)
+    temp = _GLOBALS.get(key)
+    if temp is None:
+        temp = _GLOBALS[key] = Temp(-1, _TYPES[ty], name, offset)
+    return temp

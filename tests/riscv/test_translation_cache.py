@@ -1,0 +1,122 @@
+"""The persistent translation cache: a second run reuses blocks, but only for identical code.
+
+Unit tests pin the cache's rules (hits need the same guest bytes, damaged
+files are dropped, segments merge); the system tests run a bare-metal
+program twice on the virt board's hart and check that the second run
+translates nothing yet computes the same results, on every tier.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.target.riscv import state as st
+from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
+from engine.target.riscv.exceptions import Cause
+from engine.tcache import MERGE_AT, TranslationCache
+from tests.riscv.test_system_mode import RAM, SV39_PROGRAM, TOOLS, build, u64
+
+CODE = b"\x13\x05\x15\x00" * 4  # addi a0, a0, 1 (x4)
+
+
+def stored(folder: Path, *records: tuple[int, bytes]) -> TranslationCache:
+    cache = TranslationCache(folder)
+    for vpc, code in records:
+        cache.store(vpc, 0, code, b"ir-" + code, None)
+    cache.close()
+    return TranslationCache(folder)
+
+
+def test_a_hit_needs_the_same_pc_flags_and_bytes(tmp_path: Path) -> None:
+    cache = stored(tmp_path, (0x1000, CODE))
+    assert cache.lookup(0x1000, 0, lambda n: CODE[:n]) == (b"ir-" + CODE, None)
+    assert cache.lookup(0x1000, 0, lambda n: b"\x00" * n) is None  # the code changed
+    assert cache.lookup(0x1000, 1, lambda n: CODE[:n]) is None  # other flags
+    assert cache.lookup(0x2000, 0, lambda n: CODE[:n]) is None  # other pc
+    assert cache.lookup(0x1000, 0, lambda n: None) is None  # unreadable now
+    assert (cache.hits, cache.misses) == (1, 4)
+
+
+def test_damaged_segments_are_dropped_not_trusted(tmp_path: Path) -> None:
+    cache = stored(tmp_path, (0x1000, CODE))
+    [segment] = list(cache.folder.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[-3] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    again = TranslationCache(tmp_path)
+    assert again.lookup(0x1000, 0, lambda n: CODE[:n]) is None
+    assert not segment.exists()
+
+
+def test_garbage_files_and_a_deleted_folder_are_harmless(tmp_path: Path) -> None:
+    cache = stored(tmp_path, (0x1000, CODE))
+    (cache.folder / "junk.seg").write_bytes(b"not a segment")
+    assert TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n]) is not None
+    for path in cache.folder.iterdir():
+        path.unlink()
+    cache.folder.rmdir()
+    assert TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n]) is None
+
+
+def test_segments_merge_when_there_are_many(tmp_path: Path) -> None:
+    for k in range(MERGE_AT + 1):
+        stored(tmp_path, (0x1000 + 16 * k, CODE))
+    cache = TranslationCache(tmp_path)
+    assert len(list(cache.folder.glob("*.seg"))) == 1
+    assert all(cache.lookup(0x1000 + 16 * k, 0, lambda n: CODE[:n]) for k in range(MERGE_AT + 1))
+
+
+def test_each_engine_build_has_its_own_namespace(tmp_path: Path) -> None:
+    a, b = TranslationCache(tmp_path, "system"), TranslationCache(tmp_path, "user")
+    assert a.folder != b.folder and a.folder.parent == b.folder.parent == tmp_path
+
+
+def run_program(code: bytes, tier: str, wasm: str, tcache: Path) -> tuple[object, dict]:
+    from engine.machine.console import PipeConsole
+    from engine.machine.virt import MachineConfig, VirtMachine
+
+    config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier=tier, threshold=2),
+                           wasm=wasm, tcache_dir=str(tcache))  # fmt: skip
+    machine = VirtMachine(config, PipeConsole())
+    cpu, state = machine.cpu, machine.state
+    state[st.PC] = RAM
+    for _ in range(10_000):
+        cpu.run(1000)
+        cause = state[st.EXC_CAUSE]
+        if cause == Cause.ECALL_M:
+            break
+        if cause != HOST_INTERRUPT:
+            cpu.take_trap(cause, state[st.EXC_TVAL], state[st.PC])
+    else:
+        raise AssertionError("the program did not finish")
+    results = {"a3": state[13], "mem": u64(machine.ram, 0x80001000), "x": list(state[1:32])}
+    counts = machine.tcache.describe()
+    machine.close()
+    return results, counts
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+@pytest.mark.parametrize(("tier", "wasm"), [("interp", "wasm64"), ("auto", "wasm64"),
+                                            ("wasm", "wasm32")])  # fmt: skip
+def test_a_second_run_translates_nothing(tmp_path: Path, tier: str, wasm: str) -> None:
+    code = build(tmp_path, SV39_PROGRAM)
+    first, counts1 = run_program(code, tier, wasm, tmp_path / "tcache")
+    assert counts1["tcache_hits"] == 0 and counts1["tcache_stored"] > 0
+    second, counts2 = run_program(code, tier, wasm, tmp_path / "tcache")
+    assert second == first
+    assert counts2["tcache_misses"] == 0 and counts2["tcache_stored"] == 0
+    assert counts2["tcache_hits"] == counts1["tcache_stored"]
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_changed_code_at_the_same_address_is_translated_afresh(tmp_path: Path) -> None:
+    original = build(tmp_path, SV39_PROGRAM)
+    run_program(original, "interp", "wasm64", tmp_path / "tcache")
+    changed = build(tmp_path, SV39_PROGRAM.replace("li a1, 1234", "li a1, 4321"))
+    results, counts = run_program(changed, "interp", "wasm64", tmp_path / "tcache")
+    assert results["mem"] == 4321
+    assert counts["tcache_misses"] >= 1 and counts["tcache_hits"] >= 1
+    assert os.listdir(tmp_path / "tcache")
