@@ -336,6 +336,10 @@ def _run(argv: Sequence[str]) -> int:
             counters = machine.cpu.stats.as_dict()
             if machine.tcache is not None:
                 counters.update(machine.tcache.describe())
+            host = machine.host
+            if host is not None and host.module_cache is not None:
+                counters["module_cache_hits"] = host.module_cache_hits
+                counters["module_cache_misses"] = host.module_cache_misses
             counters["instret"] = machine.state[INSTRET]
             counters["seconds"] = time.perf_counter() - start
             with open(stats_file, "w") as f:

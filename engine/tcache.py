@@ -11,6 +11,7 @@ page or another program at the same address simply misses.
 
 The folder is one namespace per engine build (a digest of the engine's own
 source files and the Python version, as code objects are version-specific).
+A new engine build removes older builds' namespaces when it first writes.
 Each run adds at most one segment file, written to a temporary name and
 renamed, so concurrent runs never see half a file; segments are merged when
 there are many. A segment that fails its checksum is ignored (and removed),
@@ -24,6 +25,7 @@ import hashlib
 import logging
 import marshal
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -116,6 +118,8 @@ class TranslationCache:
         if not self.new:
             return
         try:
+            if not self.folder.exists():
+                self._drop_older_builds()
             self.folder.mkdir(parents=True, exist_ok=True)
             paths = self._segment_paths()
             if len(paths) >= MERGE_AT:
@@ -129,6 +133,13 @@ class TranslationCache:
         except OSError as exc:
             log.warning("translation cache: cannot write to %s: %s", self.folder, exc)
         self.new = []
+
+    def _drop_older_builds(self) -> None:
+        """A new engine build starts its namespace: the previous builds' are dead weight."""
+        prefix = self.folder.name.rsplit("-", 1)[0] + "-"
+        for sibling in self.folder.parent.glob(prefix + "*"):
+            if sibling != self.folder and sibling.is_dir():
+                shutil.rmtree(sibling, ignore_errors=True)
 
     def describe(self) -> dict[str, int]:
         return {"tcache_hits": self.hits, "tcache_misses": self.misses,

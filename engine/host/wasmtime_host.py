@@ -28,11 +28,14 @@ failure as `wasmtime.WasmtimeError`, as with the public API.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import wasmtime
@@ -189,6 +192,8 @@ class WasmtimeHost:
         self.store.set_limits(instances=1_000_000, tables=1_000_000, memories=16)
         self.supports_memory64 = memory64
         self.modules_instantiated = 0
+        self.module_cache: Path | None = None
+        self.module_cache_hits = self.module_cache_misses = 0
         self._api = api
         self.call_path = "unchecked" if api is not None else "public"
         if api is not None:
@@ -255,9 +260,47 @@ class WasmtimeHost:
         return wasmtime.Func(self.store, ty, trampoline)
 
     def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> wasmtime.Instance:
-        module = wasmtime.Module(self.engine, wasm)
+        module = self._compiled(wasm)
         self.modules_instantiated += 1
         return wasmtime.Instance(self.store, module, list(imports))
+
+    def cache_modules(self, folder: Path | str) -> None:
+        """Keep compiled machine code in `folder` and reuse it for identical modules.
+
+        Entries are named by a digest of the module bytes and this engine's
+        settings and carry a checksum of their own: wasmtime trusts what it
+        deserializes, so only intact files written by this code are loaded.
+        """
+        tag = f"wasmtime-{_wasmtime_version()}-{'m64' if self.supports_memory64 else 'm32'}"
+        self.module_cache = Path(folder) / tag
+        _trim(self.module_cache, MODULE_CACHE_BYTES)
+
+    def _compiled(self, wasm: bytes) -> wasmtime.Module:
+        if self.module_cache is None:
+            return wasmtime.Module(self.engine, wasm)
+        path = self.module_cache / (hashlib.sha256(wasm).hexdigest()[:40] + ".cwasm")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b""
+        if len(data) > 32 and hashlib.sha256(data[32:]).digest() == data[:32]:
+            try:
+                module = wasmtime.Module.deserialize(self.engine, data[32:])
+                self.module_cache_hits += 1
+                return module
+            except wasmtime.WasmtimeError:
+                pass  # another wasmtime build's: compile afresh and replace it
+        module = wasmtime.Module(self.engine, wasm)
+        self.module_cache_misses += 1
+        try:
+            code = module.serialize()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(hashlib.sha256(code).digest() + code)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full cache only costs speed
+        return module
 
     # -- exported functions (Python -> Wasm) --------------------------------------------------
     def export(self, instance: wasmtime.Instance, name: str) -> Callable[..., int]:
@@ -466,3 +509,32 @@ def _self_check(api: _RawApi) -> None:
         raise RuntimeError("a Wasm trap was lost")
     if id64(7) != 7 or _parked.exc is not None:
         raise RuntimeError("state left behind after a trap")
+
+
+@functools.cache
+def _wasmtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+MODULE_CACHE_BYTES = 512 << 20
+
+
+def _trim(folder: Path, limit: int) -> None:
+    """Keep a module cache under `limit` bytes by dropping its least recently written half."""
+    try:
+        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.cwasm")]
+    except OSError:
+        return
+    if sum(size for _, size, _ in entries) <= limit:
+        return
+    total = 0
+    for _, size, path in sorted(entries, reverse=True):
+        total += size
+        if total > limit // 2:
+            with contextlib.suppress(OSError):
+                path.unlink()

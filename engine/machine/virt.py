@@ -120,6 +120,7 @@ class VirtMachine:
     def _create_cpu(self) -> None:
         cfg = self.config
         self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
+        self.host: Any = None  # the WebAssembly host, on the Wasm tiers
         if cfg.tier.tier == "interp":
             self.ram = memoryview(bytearray(cfg.ram_size))
             self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
@@ -133,6 +134,9 @@ class VirtMachine:
 
         memory64 = cfg.wasm == "wasm64"
         host = WasmtimeHost(memory64=memory64)
+        if cfg.tcache_dir:
+            host.cache_modules(cfg.tcache_dir)
+        self.host = host
         pages = (RAM_LINEAR + cfg.ram_size + 0xFFFF) >> 16
         memory = host.create_memory(pages, memory64)
         view = host.memory_view(memory)

@@ -120,3 +120,37 @@ def test_changed_code_at_the_same_address_is_translated_afresh(tmp_path: Path) -
     assert results["mem"] == 4321
     assert counts["tcache_misses"] >= 1 and counts["tcache_hits"] >= 1
     assert os.listdir(tmp_path / "tcache")
+
+
+def test_an_older_engine_builds_namespace_is_removed(tmp_path: Path) -> None:
+    old = tmp_path / "system-0123456789abcdef0123"
+    old.mkdir()
+    (old / "x.seg").write_bytes(b"old")
+    stored(tmp_path, (0x1000, CODE))
+    assert not old.exists()
+    assert [p.name.startswith("system-") for p in tmp_path.iterdir()] == [True]
+
+
+def test_compiled_modules_are_reused_and_verified(tmp_path: Path) -> None:
+    from engine.host.wasmtime_host import WasmtimeHost
+
+    # (module (func (export "f") (result i32) i32.const 42))
+    wasm = bytes.fromhex(
+        "0061736d01000000" "010501600001 7f" "03020100" "07050101660000" "0a060104004 12a0b"
+        .replace(" ", "")
+    )  # fmt: skip
+
+    def counts() -> tuple[int, int]:
+        host = WasmtimeHost(memory64=False)
+        host.cache_modules(tmp_path)
+        host.instantiate(wasm, [])
+        return host.module_cache_hits, host.module_cache_misses
+
+    assert counts() == (0, 1)  # compiled and kept
+    assert counts() == (1, 0)  # loaded
+    [entry] = list(tmp_path.rglob("*.cwasm"))
+    data = bytearray(entry.read_bytes())
+    data[-1] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    assert counts() == (0, 1)  # damaged: compiled again, never trusted
+    assert counts() == (1, 0)
