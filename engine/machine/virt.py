@@ -174,14 +174,7 @@ class VirtMachine:
         if len(devices) > VIRTIO_COUNT:
             raise boot.BootError(f"the virt board has {VIRTIO_COUNT} virtio slots, "
                                  f"{len(devices)} devices were given")  # fmt: skip
-        mmu = self.mmu
-
-        def before_dma_write(first: int, last: int) -> None:
-            for page in range(first, last + 1):
-                if page in mmu.code_pages:
-                    mmu.on_code_write(page)
-
-        ram = GuestRam(self.ram, self.ram_base, before_dma_write)
+        ram = GuestRam(self.ram, self.ram_base, self.mmu.before_ram_write)
         transports = []
         for slot in range(VIRTIO_COUNT):
             k = VIRTIO_COUNT - 1 - slot

@@ -68,6 +68,13 @@ def run(code: bytes, mode: str = "interp", max_steps: int = 10_000) -> tuple[Sys
 
         machine = VirtMachine(config, PipeConsole())
         cpu, state, ram = machine.cpu, machine.state, machine.ram
+    run_until_ecall(cpu, max_steps)
+    return cpu, ram
+
+
+def run_until_ecall(cpu: SystemCpu, max_steps: int = 10_000) -> None:
+    """Run from RAM's start, taking traps, until the program's ecall from M-mode."""
+    state = cpu.state
     state[st.PC] = RAM
     for _ in range(max_steps):
         cpu.run(1000)
@@ -76,7 +83,7 @@ def run(code: bytes, mode: str = "interp", max_steps: int = 10_000) -> tuple[Sys
             cpu.check_interrupts()
             continue
         if cause == Cause.ECALL_M:
-            return cpu, ram
+            return
         cpu.take_trap(cause, state[st.EXC_TVAL], state[st.PC])
     raise AssertionError("the program did not finish")
 
@@ -261,3 +268,16 @@ def test_sstatus_and_storage_csrs(tmp_path: Path, mode: str) -> None:
     assert (x["s6"], x["s7"]) == (0, 0x1234)
     assert x["s8"] == 0x80001232
     assert x["s9"] >> 63 == 1 and (x["s9"] >> 13) & 3 == 3
+
+
+def test_device_writes_to_translated_code_discard_it() -> None:
+    """DMA (a disk read landing on code) must drop translations like a store by the hart."""
+    ram = memoryview(bytearray(1 << 20))
+    state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+    mmu = SoftMmu(state, ram, RAM, NoDevices())
+    discarded: list[int] = []
+    mmu.on_code_write = discarded.append
+    code_page = (RAM >> 12) + 1
+    mmu.mark_code_page(code_page)
+    mmu.before_ram_write(RAM >> 12, (RAM >> 12) + 3)
+    assert discarded == [code_page]

@@ -126,6 +126,12 @@ class SoftMmu:
         if self.linear_tlb is not None:
             self.linear_tlb.set_code_page(page, False)
 
+    def before_ram_write(self, first_page: int, last_page: int) -> None:
+        """Someone other than the hart (a device's DMA) is about to write these pages."""
+        for page in range(first_page, last_page + 1):
+            if page in self.code_pages:
+                self.on_code_write(page)
+
     def phys_read(self, paddr: int, size: int, access: int = ACCESS_READ) -> int:
         if self.ram_base <= paddr <= self.ram_end - size:
             return int.from_bytes(self.ram[paddr - self.ram_base : paddr - self.ram_base + size],
