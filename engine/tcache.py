@@ -21,6 +21,7 @@ never trusted. Deleting the folder at any time costs only the next run's speed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import marshal
@@ -40,6 +41,7 @@ MERGE_AT = 8  # segments; more than this and the next run merges them into one
 MAX_SEGMENT_BYTES = 1 << 30  # a file larger than this is not ours to load
 
 
+@functools.cache
 def engine_digest() -> str:
     """What a record depends on besides guest bytes: this engine's code and the Python."""
     root = Path(__file__).resolve().parent

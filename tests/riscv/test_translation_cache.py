@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.target.riscv import state as st
-from engine.target.riscv.cpu import HOST_INTERRUPT, TierConfig
-from engine.target.riscv.exceptions import Cause
+from engine.target.riscv.cpu import TierConfig
 from engine.tcache import MERGE_AT, TranslationCache
-from tests.riscv.test_system_mode import RAM, SV39_PROGRAM, TOOLS, build, u64
+from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build, run_until_ecall, u64
 
 CODE = b"\x13\x05\x15\x00" * 4  # addi a0, a0, 1 (x4)
 
@@ -81,17 +79,8 @@ def run_program(code: bytes, tier: str, wasm: str, tcache: Path) -> tuple[object
     config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier=tier, threshold=2),
                            wasm=wasm, tcache_dir=str(tcache))  # fmt: skip
     machine = VirtMachine(config, PipeConsole())
-    cpu, state = machine.cpu, machine.state
-    state[st.PC] = RAM
-    for _ in range(10_000):
-        cpu.run(1000)
-        cause = state[st.EXC_CAUSE]
-        if cause == Cause.ECALL_M:
-            break
-        if cause != HOST_INTERRUPT:
-            cpu.take_trap(cause, state[st.EXC_TVAL], state[st.PC])
-    else:
-        raise AssertionError("the program did not finish")
+    state = machine.state
+    run_until_ecall(machine.cpu)
     results = {"a3": state[13], "mem": u64(machine.ram, 0x80001000), "x": list(state[1:32])}
     counts = machine.tcache.describe()
     machine.close()
