@@ -6,13 +6,16 @@ program, with qemu-riscv64's option spelling where an option exists there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from engine.host.choice import resolve_wasm_mode
 from engine.target.riscv.cpu import TierConfig
 
 USER_USAGE = """\
@@ -24,8 +27,9 @@ options:
   --tier TIER         interp: Python interpreter only; wasm: compile every block
                       to WebAssembly before it runs; auto (default): interpreter
                       first, blocks run more than --tb-threshold times compiled
-  --wasm MODE         wasm64 (memory64, default) or wasm32 (32-bit memory, for
-                      engines without memory64; guest space below 4 GiB)
+  --wasm MODE         wasm64 (memory64) or wasm32 (32-bit memory, for engines
+                      without memory64; guest space below 4 GiB); auto (default)
+                      picks the host's best: wasm64 natively, wasm32 under Pyodide
   --tb-threshold N    executions before a block is compiled in tier auto (default 50)
   -d ITEMS            debug output, comma separated: unimp (report unsupported
                       system calls once), op (print the IR of each new TB)
@@ -39,7 +43,7 @@ options:
 """
 
 TIERS = ("interp", "wasm", "auto")
-WASM_MODES = ("wasm64", "wasm32")
+WASM_MODES = ("auto", "wasm64", "wasm32")
 
 
 class UsageError(Exception):
@@ -51,7 +55,7 @@ class TierChoice:
     """--tier, --wasm and --tb-threshold, shared by `user` and `run`."""
 
     tier: str = "auto"
-    wasm: str = "wasm64"
+    wasm: str = "auto"
     threshold: int = TierConfig.threshold
 
     def parse(self, opt: str, value: Callable[[], str]) -> bool:
@@ -63,7 +67,7 @@ class TierChoice:
         elif opt == "--wasm":
             self.wasm = value()
             if self.wasm not in WASM_MODES:
-                raise UsageError(f"unknown Wasm mode '{self.wasm}'; choose wasm64 or wasm32")
+                raise UsageError(f"unknown Wasm mode '{self.wasm}'; choose auto, wasm64 or wasm32")
         elif opt == "--tb-threshold":
             text = value()
             if not text.isdigit():
@@ -149,7 +153,7 @@ def _user(argv: Sequence[str]) -> int:
     if i >= len(args):
         raise UsageError("no program given (see wasmemu user --help)")
     options.execution = ExecutionOptions(
-        TierConfig(tier=tiers.tier, threshold=tiers.threshold), tiers.wasm
+        TierConfig(tier=tiers.tier, threshold=tiers.threshold), resolve_wasm_mode(tiers.wasm)
     )
     program = args[i]
     guest_argv = [os.fsencode(argv0 or program)] + [os.fsencode(a) for a in args[i + 1 :]]
@@ -225,7 +229,7 @@ options:
   --tcache DIR|off   keep translated blocks in DIR for the next boot (default: the
                      wasmemu cache folder's tcache/; safe to delete), or not at all
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
-  --wasm MODE        wasm64 (default) or wasm32
+  --wasm MODE        auto (default), wasm64 or wasm32, as for wasmemu user
   --tb-threshold N   executions before a block is compiled (default 50)
   -h, --help         show this help
 
@@ -233,7 +237,8 @@ On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
 """
 
 
-def _run(argv: Sequence[str]) -> int:
+def _run(argv: Sequence[str], console: Any = None) -> int:
+    """`console`: the machine's console (default: the terminal or pipes of this process)."""
     from engine.machine.boot import BootError
     from engine.machine.device_options import DeviceOptionError, DeviceRequests
     from engine.machine.virt import MachineConfig, VirtMachine
@@ -295,7 +300,7 @@ def _run(argv: Sequence[str]) -> int:
             raise UsageError(f"unknown option '{opt}' (see wasmemu run --help)")
         i += 1
     config.tier = TierConfig(tier=tiers.tier, threshold=tiers.threshold)
-    config.wasm = tiers.wasm
+    config.wasm = resolve_wasm_mode(tiers.wasm)
     if tcache == "":
         from wasmemu_images.cache import cache_root
 
@@ -322,7 +327,7 @@ def _run(argv: Sequence[str]) -> int:
             print(f"wasmemu: cannot read the {role} file {path}: {e.strerror}", file=sys.stderr)
             return 1
     try:
-        machine_console = _console()
+        machine_console = contextlib.nullcontext(console) if console is not None else _console()
         with machine_console as console:
             machine = VirtMachine(config, console)
             start = time.perf_counter()
@@ -350,9 +355,7 @@ def _run(argv: Sequence[str]) -> int:
         return 1
 
 
-def _console():
-    import contextlib
-
+def _console() -> Any:
     from engine.machine.console import PipeConsole, TerminalConsole
 
     if os.isatty(0):
@@ -378,10 +381,11 @@ def _quit_request() -> type[Exception]:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message already tells the user what is wrong and what to do."""
+    from engine.host.js_host import HostError
     from engine.machine.boot import BootError
     from wasmemu_images.debian import FetchError
 
-    errors: list[type[Exception]] = [BootError, FetchError]
+    errors: list[type[Exception]] = [BootError, FetchError, HostError]
     try:
         from wasmemu_images.image import ImageError
         from wasmemu_images.recipe import RecipeError
@@ -392,7 +396,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, console: Any = None) -> int:
+    """`console` replaces the process's terminal for `run` (the JavaScript runners use it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(MAIN_USAGE)
@@ -402,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wasmemu: unknown command '{args[0]}'\n{MAIN_USAGE}", file=sys.stderr, end="")
         return 2
     try:
-        return command(args[1:])
+        return _run(args[1:], console) if command is _run else command(args[1:])
     except UsageError as e:
         print(f"wasmemu: {e}", file=sys.stderr)
         return 2

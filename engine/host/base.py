@@ -24,6 +24,12 @@ class WasmHost(Protocol):
     def memory_view(self, memory: Any) -> memoryview:
         """A zero-copy writable byte view of the whole memory."""
 
+    def memory_address(self, memory: Any) -> int:
+        """Where offset 0 of memory_view(memory) sits in the memory generated code addresses."""
+
+    def memory_import(self, memory: Any) -> tuple[int, int | None]:
+        """The (minimum, maximum) pages generated modules declare when importing it."""
+
     def create_table(self, size: int) -> Any:
         """A funcref table shared by every generated module."""
 

@@ -213,6 +213,13 @@ class WasmtimeHost:
         base = ctypes.addressof(memory.data_ptr(self.store).contents)
         return memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
 
+    def memory_address(self, memory: wasmtime.Memory) -> int:
+        return 0  # each machine has a memory of its own
+
+    def memory_import(self, memory: wasmtime.Memory) -> tuple[int, int | None]:
+        pages = memory.size(self.store)
+        return pages, pages
+
     def create_table(self, size: int) -> wasmtime.Table:
         ty = wasmtime.TableType(wasmtime.ValType.funcref(), wasmtime.Limits(size, None))
         return wasmtime.Table(self.store, ty, None)

@@ -48,19 +48,21 @@ def create_process_image(
 
     from engine.backend.wasm.codegen import Layout
     from engine.backend.wasm.jit import WasmJit
-    from engine.host.wasmtime_host import WasmtimeHost
+    from engine.host.choice import create_host
 
     memory64 = options.wasm == "wasm64"
     total = size + _lookup_bytes()
     if not memory64 and total > 1 << 32:
         raise ValueError("wasm32 addresses at most 4 GiB: choose a smaller -R or --wasm wasm64")
-    host = WasmtimeHost(memory64=memory64)
+    host = create_host(memory64)
     memory = host.create_memory((total + 0xFFFF) >> 16, memory64)
     view = host.memory_view(memory)
+    base = host.memory_address(memory)  # guest address 0 as generated code sees it
     space = AddressSpace(size, view)
     state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
     layout = Layout(
-        memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=LOW, guest_high=size,
+        memory64=memory64, state_base=base + STATE_BASE, guest_base=base, guest_low=LOW,
+        guest_high=size,
         pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
     )  # fmt: skip
     holder: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+from collections.abc import Callable
 
 from engine.machine.virt import Console
 
@@ -44,6 +45,34 @@ class PipeConsole(Console):
         return data if data else None
 
 
+class CtrlAKeys:
+    """QEMU's Ctrl-A commands in a stream of typed bytes; the rest passes through."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._escape = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The bytes for the guest; raises QuitRequested on Ctrl-A X."""
+        out = bytearray()
+        for byte in data:
+            if self._escape:
+                self._escape = False
+                if byte in (ord("x"), ord("X")):
+                    self._write(b"\r\nwasmemu: terminating on signal from the console (C-a x)\r\n")
+                    raise QuitRequested
+                if byte in (ord("h"), ord("H"), ord("?")):
+                    self._write(HELP)
+                elif byte == CTRL_A:
+                    out.append(CTRL_A)
+                continue
+            if byte == CTRL_A:
+                self._escape = True
+            else:
+                out.append(byte)
+        return bytes(out)
+
+
 class TerminalConsole(PipeConsole):
     """A terminal in raw mode, with Ctrl-A commands. Use as a context manager."""
 
@@ -52,7 +81,7 @@ class TerminalConsole(PipeConsole):
     def __init__(self, in_fd: int = 0, out_fd: int = 1) -> None:
         super().__init__(in_fd, out_fd)
         self._saved: list | None = None
-        self._escape = False
+        self._keys = CtrlAKeys(self.write)
 
     def __enter__(self) -> TerminalConsole:
         import termios
@@ -71,22 +100,4 @@ class TerminalConsole(PipeConsole):
 
     def poll(self, timeout: float) -> bytes | None:
         data = super().poll(timeout)
-        if not data:
-            return data
-        out = bytearray()
-        for byte in data:
-            if self._escape:
-                self._escape = False
-                if byte in (ord("x"), ord("X")):
-                    self.write(b"\r\nwasmemu: terminating on signal from the console (C-a x)\r\n")
-                    raise QuitRequested
-                if byte in (ord("h"), ord("H"), ord("?")):
-                    self.write(HELP)
-                elif byte == CTRL_A:
-                    out.append(CTRL_A)
-                continue
-            if byte == CTRL_A:
-                self._escape = True
-            else:
-                out.append(byte)
-        return bytes(out)
+        return self._keys.feed(data) if data else data

@@ -130,27 +130,30 @@ class VirtMachine:
             return
         from engine.backend.wasm.codegen import Layout, SoftmmuLayout
         from engine.backend.wasm.jit import WasmJit
-        from engine.host.wasmtime_host import WasmtimeHost
+        from engine.host.choice import create_host
 
         memory64 = cfg.wasm == "wasm64"
-        host = WasmtimeHost(memory64=memory64)
+        host = create_host(memory64)
         if cfg.tcache_dir:
             host.cache_modules(cfg.tcache_dir)
         self.host = host
         pages = (RAM_LINEAR + cfg.ram_size + 0xFFFF) >> 16
         memory = host.create_memory(pages, memory64)
         view = host.memory_view(memory)
+        # Python works on view offsets; generated code on addresses `base` further on.
+        base = host.memory_address(memory)
         self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
         self.state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
-        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, RAM_LINEAR, CODE_BITMAP, self.ram_base)
+        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, base + RAM_LINEAR, CODE_BITMAP, self.ram_base)
         self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus, tlb)
         layout = Layout(
-            memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=0, guest_high=0,
-            pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
+            memory64=memory64, state_base=base + STATE_BASE, guest_base=0, guest_low=0,
+            guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
             softmmu=SoftmmuLayout(
-                TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST, ram_base=self.ram_base,
-                ram_size=cfg.ram_size, ram_linear=RAM_LINEAR, code_bitmap=CODE_BITMAP,
-                satp_slot=st.CSR_SLOT["satp"], mstatus_slot=st.CSR_SLOT["mstatus"],
+                base + TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
+                ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=base + RAM_LINEAR,
+                code_bitmap=base + CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
+                mstatus_slot=st.CSR_SLOT["mstatus"],
             ),
         )  # fmt: skip
         env = _Forward()

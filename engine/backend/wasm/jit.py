@@ -62,6 +62,8 @@ class WasmJit:
         self.lookup_base = lookup_base
         self.env = env
         self.view = host.memory_view(memory)
+        # The lookup table's address as generated code sees it (the view starts at 0).
+        self.lookup_address = lookup_base + host.memory_address(memory)
         self.table = host.create_table(1024)
         self.table_used = 0
         self.host_functions: dict[Helper, Any] = {}
@@ -102,8 +104,8 @@ class WasmJit:
             c.i32_const(value)
 
     def _import_shared(self, m: Module) -> None:
-        pages = len(self.view) >> 16
-        m.import_memory("env", "mem", pages, pages, memory64=self.layout.memory64)
+        least, most = self.host.memory_import(self.memory)
+        m.import_memory("env", "mem", least, most, memory64=self.layout.memory64)
         m.import_table("env", "tbs", 0)
 
     def _make_dispatcher(self) -> Any:
@@ -126,7 +128,7 @@ class WasmJit:
         c.mem(Op.I64_LOAD, lay.state_base + lay.pc_slot * 8).set(pc)
         # entry = lookup_base + ((pc >> 1) & mask) * 16
         c.get(pc).i64_const(1).op(Op.I64_SHR_U).i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND)
-        c.i64_const(4).op(Op.I64_SHL).i64_const(self.lookup_base).op(Op.I64_ADD)
+        c.i64_const(4).op(Op.I64_SHL).i64_const(self.lookup_address).op(Op.I64_ADD)
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
         c.set(entry)
