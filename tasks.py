@@ -33,13 +33,51 @@ def images(c: Context, force: bool = False, name: str = "default", rootfs: bool 
     images_command(name=name, force=force, rootfs=rootfs)
 
 
-@task(help={"options": "more options for wasmemu run, e.g. '--wasm wasm32 -m 1G'"})
-def run(c: Context, options: str = "") -> None:
+@task(
+    help={
+        "options": "more options for wasmemu run, e.g. '--wasm wasm32 -m 1G'",
+        "node": "run the engine under Pyodide in Node.js (packaging/node/run.mjs)",
+        "node_binary": "the node to use with --node (default: node on PATH)",
+        "browser": "serve the browser page and open it",
+    }
+)
+def run(
+    c: Context, options: str = "", node: bool = False, node_binary: str = "node",
+    browser: bool = False,
+) -> None:  # fmt: skip
     """Boot the default Debian riscv64 guest to a shell (building its image first if needed)."""
+    if node:
+        from wasmemu_images.runners import run_on_node
+
+        run_on_node(options.split(), node_binary)
+    if browser:
+        from wasmemu_images.runners import serve as serve_page
+
+        serve_page(open_browser=True)
+        return
     from wasmemu_images.cli import images_command
 
     images_command()  # builds the image on first use, with progress; verifies it after
     os.execv(PY, [PY, "-m", "engine", "run", *options.split()])
+
+
+@task(help={"port": "TCP port (default 8080)", "host": "address to listen on"})
+def serve(c: Context, port: int = 8080, host: str = "127.0.0.1") -> None:
+    """Serve the browser page (xterm.js terminal, VM in a Worker) with COOP/COEP headers."""
+    from wasmemu_images.runners import serve as serve_page
+
+    serve_page(host, port)
+
+
+@task(name="node-setup")
+def node_setup(c: Context) -> None:
+    """Install the pinned npm packages of the Node.js runner and the page (npm ci)."""
+    from wasmemu_images.node_setup import NodeSetupError, ensure_node_modules
+
+    try:
+        print(ensure_node_modules())
+    except NodeSetupError as e:
+        raise SystemExit(f"wasmemu: {e}") from None
 
 
 @task(help={"args": "command line for busybox (default: an interactive shell)"})

@@ -61,7 +61,9 @@ Record = tuple[int, int, int, bytes, bytes, bytes | None]  # vpc, flags, size, d
 
 class TranslationCache:
     def __init__(self, folder: Path | str, namespace: str = "system") -> None:
-        self.folder = Path(folder) / f"{namespace}-{engine_digest()}"
+        # CPython and Pyodide share the folder; each Python keeps its own builds.
+        tag = sys.implementation.cache_tag
+        self.folder = Path(folder) / f"{namespace}-{tag}-{engine_digest()}"
         self.index: dict[tuple[int, int], list[Record]] = {}
         self.new: list[Record] = []
         self.hits = self.misses = self.rejected = self.stored = 0

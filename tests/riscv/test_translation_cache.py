@@ -9,6 +9,7 @@ translates nothing yet computes the same results, on every tier.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,12 +113,21 @@ def test_changed_code_at_the_same_address_is_translated_afresh(tmp_path: Path) -
 
 
 def test_an_older_engine_builds_namespace_is_removed(tmp_path: Path) -> None:
-    old = tmp_path / "system-0123456789abcdef0123"
+    tag = sys.implementation.cache_tag
+    old = tmp_path / f"system-{tag}-0123456789abcdef0123"
     old.mkdir()
     (old / "x.seg").write_bytes(b"old")
     stored(tmp_path, (0x1000, CODE))
     assert not old.exists()
-    assert [p.name.startswith("system-") for p in tmp_path.iterdir()] == [True]
+    assert [p.name.startswith(f"system-{tag}-") for p in tmp_path.iterdir()] == [True]
+
+
+def test_another_pythons_namespace_is_kept(tmp_path: Path) -> None:
+    """CPython and Pyodide (the Node.js runner) share the cache folder, each its own part."""
+    other = tmp_path / "system-cpython-399-0123456789abcdef0123"
+    other.mkdir()
+    stored(tmp_path, (0x1000, CODE))
+    assert other.exists()
 
 
 def test_compiled_modules_are_reused_and_verified(tmp_path: Path) -> None:
