@@ -383,15 +383,15 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message already tells the user what is wrong and what to do."""
     from engine.host.js_host import HostError
     from engine.machine.boot import BootError
-    from wasmemu_images.debian import FetchError
 
-    errors: list[type[Exception]] = [BootError, FetchError, HostError]
+    errors: list[type[Exception]] = [BootError, HostError]
     try:
+        from wasmemu_images.debian import FetchError
         from wasmemu_images.image import ImageError
         from wasmemu_images.recipe import RecipeError
 
-        errors += [ImageError, RecipeError]
-    except ImportError:  # the image tools need PyYAML, which the engine alone does not
+        errors += [FetchError, ImageError, RecipeError]
+    except ImportError:  # the image tools (and PyYAML) are not there under Pyodide
         pass
     return tuple(errors)
 

@@ -79,7 +79,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return CONTENT_TYPES.get(Path(path).suffix) or super().guess_type(path)
 
     def end_headers(self) -> None:
-        for name, value in ISOLATION_HEADERS.items():
+        for name, value in self.server.headers.items():  # type: ignore[attr-defined]
             self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
@@ -91,6 +91,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 class PageServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    headers: Mapping[str, str] = ISOLATION_HEADERS  # sent with every response
 
     def __init__(self, bundle: Path, host: str = "127.0.0.1", port: int = 8080, *,
                  verbose: bool = False) -> None:  # fmt: skip

@@ -1,0 +1,127 @@
+"""The JavaScript host (engine/host/js_host.py) inside real Pyodide on Node.js.
+
+The same contract as the wasmtime host: i64 values cross unsigned into Python
+and signed out of exported functions, a Python exception raised in a host
+function comes back to the Python caller through Wasm frames unchanged, and
+generated code addresses the very bytes Python sees in memory_view().
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import wasmtime
+
+from tests.pyodide_harness import run_in_pyodide
+
+WAT = """
+(module
+  (import "env" "mem" (memory 1))
+  (import "h" "mix" (func $mix (param i64 i64 i32) (result i64)))
+  (import "h" "boom" (func $boom))
+  (func (export "id64") (param i64) (result i64) local.get 0)
+  (func (export "low32") (param i64) (result i32) local.get 0 i32.wrap_i64)
+  (func (export "via") (param i64 i64 i32) (result i64)
+    local.get 0 local.get 1 local.get 2 call $mix)
+  (func (export "raise") call $boom)
+  (func (export "trap") unreachable)
+  (func (export "peek") (param i32) (result i64) local.get 0 i64.load)
+  (func (export "poke") (param i32 i64) local.get 0 local.get 1 i64.store))
+"""
+
+CHECK = """
+import json
+from engine.host.js_host import JsHost, HostError
+
+M64 = (1 << 64) - 1
+def signed64(v):
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+def signed32(v):
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+host = JsHost()
+memory = host.create_memory(2, memory64=False)
+view = host.memory_view(memory)
+base = host.memory_address(memory)
+least, most = host.memory_import(memory)
+wasm = open("/scratch/check.wasm", "rb").read()
+seen = []
+def mix(a, b, c):
+    seen.append((a, b, c))
+    return a ^ b
+class Boom(Exception):
+    pass
+def boom():
+    raise Boom("from Python")
+inst = host.instantiate(wasm, [memory, host.function(["i64", "i64", "i32"], ["i64"], mix),
+                               host.function([], [], boom)])
+id64, low32, via = (host.export(inst, n) for n in ("id64", "low32", "via"))
+edges = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 1 << 32, (1 << 63) - 1, 1 << 63, M64]
+roundtrip = all(id64(v) == signed64(v) and low32(v) == signed32(v) for v in edges)
+callbacks = []
+for v in edges:
+    seen.clear()
+    got = via(v, 5, signed32(v))
+    callbacks.append(seen == [(v & M64, 5, signed32(v))] and got == signed64(v ^ 5))
+try:
+    host.export(inst, "raise")()
+    raised = "nothing"
+except Boom as e:
+    raised = "Boom: " + str(e)
+try:
+    host.export(inst, "trap")()
+    trapped = False
+except Exception as e:
+    trapped = "unreachable" in str(e)
+view[8:16] = (0x1122334455667788).to_bytes(8, "little")
+peeked = host.export(inst, "peek")(base + 8)
+host.export(inst, "poke")(base + 24, -2)
+poked = int.from_bytes(view[24:32], "little")
+try:
+    JsHost(memory64=True)
+    refusal = None
+except HostError as e:
+    refusal = str(e)
+print(json.dumps({
+    "roundtrip": roundtrip, "callbacks": callbacks, "raised": raised, "trapped": trapped,
+    "aligned": base % 65536 == 0, "import": [least, most], "peeked": peeked, "poked": poked,
+    "memory64": host.memory64_available(), "refusal": refusal,
+    "instances": host.modules_instantiated,
+}))
+"""
+
+
+def run_check(tmp_path: Path, node: str = "node") -> dict:
+    (tmp_path / "check.wasm").write_bytes(wasmtime.wat2wasm(WAT))
+    return json.loads(run_in_pyodide(CHECK, tmp_path, node=node).strip().splitlines()[-1])
+
+
+def test_values_exceptions_and_memory_cross_like_on_wasmtime(tmp_path: Path) -> None:
+    got = run_check(tmp_path)
+    assert got["roundtrip"], "i64/i32 results must come back signed, as on wasmtime"
+    assert all(got["callbacks"]), "host functions must see i64 unsigned and i32 signed"
+    assert got["raised"] == "Boom: from Python"
+    assert got["trapped"]
+    assert got["aligned"] and got["peeked"] == 0x1122334455667788
+    assert got["poked"] == (1 << 64) - 2
+    least, most = got["import"]
+    assert most is None and least >= 2, "modules must accept Pyodide's growing heap"
+    assert got["instances"] == 1
+
+
+def test_node20_has_no_memory64_and_wasm64_is_refused_with_advice(tmp_path: Path) -> None:
+    got = run_check(tmp_path)
+    assert got["memory64"] is False
+    assert "lacks" in got["refusal"] and "--wasm wasm32" in got["refusal"]
+
+
+def test_node24_has_memory64_but_pyodide_shares_only_its_32_bit_heap(tmp_path: Path) -> None:
+    from wasmemu_images.node_setup import node24_binary
+
+    got = run_check(tmp_path, node=str(node24_binary()))
+    assert got["memory64"] is True
+    assert all(got["callbacks"]) and got["raised"] == "Boom: from Python"
+    assert "not available under Pyodide" in got["refusal"]

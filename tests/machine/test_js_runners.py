@@ -1,0 +1,156 @@
+"""The engine under Pyodide: the Node.js runner (Node 20 and 24) and the browser page.
+
+Each boot test starts the default guest the way a user does (`node run.mjs`
+over pipes, or the page in headless Chromium), types commands, checks the
+answers and powers the guest off. The bad-input tests check that a damaged
+package, a missing bundle, a missing WebAssembly feature and a page without
+cross-origin isolation each end in words, not a traceback or a blank page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.machine.guest import answer
+from tests.pyodide_harness import require_node
+from wasmemu_images.image import ensure_image
+from wasmemu_images.web_bundle import build_bundle
+from wasmemu_images.web_server import PageServer
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_MJS = ROOT / "packaging" / "node" / "run.mjs"
+DRIVE_PAGE = ROOT / "tests" / "web" / "drive_page.mjs"
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+COMMANDS = ["uname -m", "echo js-$((6*7))", "cat /sys/class/tty/ttyS0/type"]
+BOOT_TIMEOUT = 1800
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    require_node()
+    return build_bundle(ensure_image())
+
+
+def node_run(node: str, bundle: Path, *options: str, stdin: str = "", timeout: int = 120):
+    return subprocess.run(
+        [node, str(RUN_MJS), "--bundle", str(bundle), *options],
+        input=stdin.encode(), capture_output=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def check_boot(result: subprocess.CompletedProcess[bytes]) -> None:
+    console = result.stdout.decode(errors="replace")
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert answer(console, "uname -m") == "riscv64"
+    assert answer(console, "echo js-$((6*7))") == "js-42"
+    assert answer(console, "cat /sys/class/tty/ttyS0/type") == "4"  # PORT_16550A
+    assert "reboot: Power down" in console
+
+
+def script(commands: list[str]) -> str:
+    return "".join(f"{c}\n" for c in [*commands, "poweroff -f"])
+
+
+def test_node20_boots_the_default_guest_on_wasm32(bundle: Path) -> None:
+    check_boot(node_run("node", bundle, stdin=script(COMMANDS), timeout=BOOT_TIMEOUT))
+
+
+def test_node24_boots_the_default_guest(bundle: Path) -> None:
+    from wasmemu_images.node_setup import node24_binary
+
+    node24 = str(node24_binary())
+    check_boot(node_run(node24, bundle, stdin=script(COMMANDS), timeout=BOOT_TIMEOUT))
+
+
+@pytest.mark.parametrize(
+    ("node", "words"),
+    [("node", "lacks"), ("node24", "not available under Pyodide")],
+)
+def test_wasm64_is_refused_in_words(bundle: Path, node: str, words: str) -> None:
+    if node == "node24":
+        from wasmemu_images.node_setup import node24_binary
+
+        node = str(node24_binary())
+    result = node_run(node, bundle, "--wasm", "wasm64", stdin=script([]))
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert words in err and "--wasm wasm32" in err and "Traceback" not in err
+
+
+def test_a_damaged_guest_package_is_refused_before_booting(bundle: Path, tmp_path: Path) -> None:
+    for item in bundle.iterdir():
+        shutil.copy(item, tmp_path / item.name)
+    data = tmp_path / "guest-default.data"
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    data.write_bytes(bytes(blob))
+    result = node_run("node", tmp_path, stdin=script([]))
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert "checksum mismatch" in err and "invoke images" in err and "Traceback" not in err
+
+
+def test_a_missing_bundle_says_how_to_build_one(tmp_path: Path) -> None:
+    require_node()
+    result = node_run("node", tmp_path / "nothing-here")
+    assert result.returncode == 1
+    assert b"invoke run --node" in result.stderr
+
+
+# -- the browser page ------------------------------------------------------------------------
+@pytest.fixture
+def page_server(bundle: Path) -> Iterator[PageServer]:
+    server = PageServer(bundle, port=0)
+    server.start_in_background()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def drive_page(url: str, screenshot: Path, timeout: int, commands: list[str]) -> dict:
+    if shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is not installed; scripts/bootstrap installs it")
+    result = subprocess.run(
+        ["node", str(DRIVE_PAGE), url, str(screenshot), str(timeout), *commands],
+        capture_output=True, text=True, timeout=timeout + 120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_chromium_boots_the_default_guest_in_the_page(page_server: PageServer) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "page-boot.png"
+    got = drive_page(page_server.url, shot, BOOT_TIMEOUT, [*COMMANDS, "poweroff -f"])
+    assert got["isolated"] is True
+    assert got["exitStatus"] == 0, got
+    screen = got["screen"]
+    assert answer(screen, "uname -m") == "riscv64"
+    assert answer(screen, "echo js-$((6*7))") == "js-42"
+    assert got["status"] == "The guest powered off."
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _NotIsolated(PageServer):
+    """The page served like any static site: without the COOP/COEP headers."""
+
+    headers: dict[str, str] = {}
+
+
+def test_a_page_without_cross_origin_isolation_says_so(bundle: Path, tmp_path: Path) -> None:
+    server = _NotIsolated(bundle, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = drive_page(server.url, tmp_path / "plain.png", 60, [])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got["isolated"] is False and got["failed"] is True
+    assert "not cross-origin isolated" in got["status"] and "invoke serve" in got["status"]
