@@ -23,11 +23,14 @@ from bench.common import ROOT, machine_info, save
 PROMPT = b"~ # "
 
 
-def time_to_prompt(cmd: list[str], timeout: float = 900) -> float:
+def time_to_prompt(
+    cmd: list[str], timeout: float = 900, env: dict[str, str] | None = None
+) -> float:
     """Seconds until the shell prompt appears; then powers the guest off."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})  # fmt: skip
     out = b""
     elapsed = None
     try:
@@ -63,6 +66,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             "-append", image.append]  # fmt: skip
     native = min(time_to_prompt(qemu) for _ in range(1 if quick else 3))
     rows = []
+    if not quick:  # a Node.js boot takes minutes: the smoke run leaves these rows out
+        rows += _node_rows(image, native)
     for mode in ("wasm64", "wasm32"):
         # Each mode boots twice on a translation cache of its own: first empty
         # (everything translated and compiled), then warm (the second boot of
@@ -77,15 +82,42 @@ def run(quick: bool = False) -> dict[str, Any]:
             "rows": rows}  # fmt: skip
 
 
+def _node_rows(image: Any, native: float) -> list[dict[str, Any]]:
+    """The engine under Pyodide on Node 20 and Node 24 (packaging/node/run.mjs), wasm32."""
+    from wasmemu_images.node_setup import ensure_node_modules, node24_binary
+    from wasmemu_images.web_bundle import build_bundle
+
+    ensure_node_modules(quiet=True)
+    bundle = build_bundle(image)
+    rows = []
+    for label, node in (("Node 20", "node"), ("Node 24", str(node24_binary()))):
+        # The runner mounts its cache folder at /cache; a fresh one per Node gives it an
+        # empty translation cache first, then the warm one of its own first boot.
+        with tempfile.TemporaryDirectory() as cache:
+            for state in ("empty", "warm"):
+                stats = Path(cache) / "stats.json"
+                cmd = [node, str(ROOT / "packaging" / "node" / "run.mjs"), "--bundle",
+                       str(bundle), "--stats", "/cache/stats.json"]  # fmt: skip
+                seconds = time_to_prompt(cmd, timeout=1800, env={"WASMEMU_CACHE": cache})
+                row = _row(f"wasmemu {label} (Pyodide) wasm32, {state} cache", seconds, native,
+                           json.loads(stats.read_text() or "{}"))  # fmt: skip
+                rows.append(row)
+    return rows
+
+
 def _wasmemu_row(mode: str, cache: str, tcache: str, native: float) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = [sys.executable, "-m", "engine", "run", "--wasm", mode, "--tcache", tcache,
                "--stats", f.name]  # fmt: skip
         seconds = time_to_prompt(cmd)
         stats = json.loads(Path(f.name).read_text() or "{}")
+    return _row(f"wasmemu auto {mode}, {cache} cache", seconds, native, stats)
+
+
+def _row(label: str, seconds: float, native: float, stats: dict[str, Any]) -> dict[str, Any]:
     insns = stats.get("instret", 0) or 1
     return {
-        "label": f"wasmemu auto {mode}, {cache} cache",
+        "label": label,
         "seconds_to_prompt": seconds,
         "ratio_to_qemu": seconds / native,
         "guest_instructions": insns,
