@@ -106,7 +106,7 @@ def test(c: Context, k: str = "", jobs: int = 2) -> None:
     busybox_path(progress=True)
     images_command()
     select = f"-k {k!r}" if k else ""
-    parallel = f"-n {jobs}" if jobs > 1 else ""
+    parallel = f"-n {jobs} --dist loadgroup" if jobs > 1 else ""
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 

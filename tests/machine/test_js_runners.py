@@ -58,10 +58,14 @@ def script(commands: list[str]) -> str:
     return "".join(f"{c}\n" for c in [*commands, "poweroff -f"])
 
 
+# One worker boots both Nodes in turn, so the second finds the first's translations
+# in the shared cache folder (the cold Pyodide boot is the slowest test of all).
+@pytest.mark.xdist_group("pyodide-translation-cache")
 def test_node20_boots_the_default_guest_on_wasm32(bundle: Path) -> None:
     check_boot(node_run("node", bundle, stdin=script(COMMANDS), timeout=BOOT_TIMEOUT))
 
 
+@pytest.mark.xdist_group("pyodide-translation-cache")
 def test_node24_boots_the_default_guest(bundle: Path) -> None:
     from wasmemu_images.node_setup import node24_binary
 
