@@ -64,29 +64,25 @@ def build_bundle(image: Image, dest: Path | None = None) -> Path:
     dest = default_bundle_dir(image.name) if dest is None else dest
     dest.mkdir(parents=True, exist_ok=True)
     engine = engine_files()
-    guest = guest_files(image)
-    guest_names = {role: path.name for role, path in guest.items()}
-    inputs = {
-        "engine": _digest(engine),
-        "guest": _digest({guest_names[r]: p for r, p in guest.items()}, image.append),
-    }
+    roles = guest_files(image)
+    guest = {path.name: path for path in roles.values()}  # as they appear in /guest
+    inputs = {"engine": _digest(engine), "guest": _digest(guest, image.append)}
     manifest_path = dest / "bundle.json"
     old = _read_json(manifest_path)
     guest_package = f"guest-{image.name}.data"
     packages: list[dict[str, Any]] = []
     for key, data_name, files, mount, label in (
         ("engine", ENGINE_PACKAGE, engine, ENGINE_MOUNT, "the wasmemu engine"),
-        ("guest", guest_package, {guest_names[r]: p for r, p in guest.items()}, GUEST_MOUNT,
-         f"the guest image '{image.name}'"),
+        ("guest", guest_package, guest, GUEST_MOUNT, f"the guest image '{image.name}'"),
     ):  # fmt: skip
         reuse = old.get("inputs", {}).get(key) == inputs[key] and (dest / data_name).is_file()
         if not reuse:
             write_package(files, dest / data_name, mount=mount)
         packages.append({"data": data_name, "label": label})
     argv = [
-        "-bios", f"{GUEST_MOUNT}/{guest_names['bios']}",
-        "-kernel", f"{GUEST_MOUNT}/{guest_names['kernel']}",
-        "-initrd", f"{GUEST_MOUNT}/{guest_names['initrd']}",
+        "-bios", f"{GUEST_MOUNT}/{roles['bios'].name}",
+        "-kernel", f"{GUEST_MOUNT}/{roles['kernel'].name}",
+        "-initrd", f"{GUEST_MOUNT}/{roles['initrd'].name}",
         "-append", image.append,
     ]  # fmt: skip
     manifest = {

@@ -9,7 +9,6 @@ prefix maps onto one folder, and paths that leave it are refused.
 
 from __future__ import annotations
 
-import functools
 import http.server
 import threading
 from collections.abc import Mapping
@@ -96,7 +95,7 @@ class PageServer(http.server.ThreadingHTTPServer):
     def __init__(self, bundle: Path, host: str = "127.0.0.1", port: int = 8080, *,
                  verbose: bool = False) -> None:  # fmt: skip
         handler = type("Handler", (_Handler,), {"table": routes(bundle)})
-        super().__init__((host, port), functools.partial(handler))
+        super().__init__((host, port), handler)
         self.verbose = verbose
 
     @property

@@ -50,7 +50,7 @@ class JsConsole(Console):
         got = self._bridge.read(int(timeout * 1000))
         if got is None:
             return None
-        data = bytes(got.to_bytes())
+        data = got.to_bytes()
         if data and self._keys is not None:
             data = self._keys.feed(data)
         return data

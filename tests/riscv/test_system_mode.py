@@ -183,10 +183,14 @@ mtrap:
 """
 
 
+def registers(cpu: SystemCpu) -> dict[str, int]:
+    """The integer registers by ABI name ("s3", "t0", ...)."""
+    return {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
+
+
 def test_delegated_exception_goes_to_s_mode_and_sret_returns(tmp_path: Path, mode: str) -> None:
     cpu, _ram = run(build(tmp_path, DELEGATION_PROGRAM), mode)
-    s = cpu.state
-    x = {name: s[i] for i, name in enumerate(st.X_NAMES)}
+    x = registers(cpu)
     assert x["s3"] == 1 and x["s4"] == 2
     assert x["s5"] == Cause.ILLEGAL_INSTRUCTION
     assert x["s7"] == 0xFFFFFFFF  # stval holds the instruction bits
@@ -224,7 +228,7 @@ mtrap:
 
 def test_supervisor_software_interrupt_is_taken_and_returns(tmp_path: Path, mode: str) -> None:
     cpu, _ram = run(build(tmp_path, INTERRUPT_PROGRAM), mode)
-    x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
+    x = registers(cpu)
     assert x["s3"] == 7 and x["s4"] == 8
     assert x["s5"] == (1 << 63) | 1  # interrupt bit and cause SSI
     assert x["s6"] & 2, "sret must restore SIE from SPIE"
@@ -262,7 +266,7 @@ mtrap:
 
 def test_sstatus_and_storage_csrs(tmp_path: Path, mode: str) -> None:
     cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM), mode)
-    x = {name: cpu.state[i] for i, name in enumerate(st.X_NAMES)}
+    x = registers(cpu)
     assert x["s3"] & 2 and not x["s4"] & 2
     assert x["s5"] & (1 << 18)
     assert (x["s6"], x["s7"]) == (0, 0x1234)

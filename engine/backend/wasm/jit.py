@@ -64,6 +64,7 @@ class WasmJit:
         self.view = host.memory_view(memory)
         # The lookup table's address as generated code sees it (the view starts at 0).
         self.lookup_address = lookup_base + host.memory_address(memory)
+        self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.table = host.create_table(1024)
         self.table_used = 0
         self.host_functions: dict[Helper, Any] = {}
@@ -104,7 +105,7 @@ class WasmJit:
             c.i32_const(value)
 
     def _import_shared(self, m: Module) -> None:
-        least, most = self.host.memory_import(self.memory)
+        least, most = self.memory_limits
         m.import_memory("env", "mem", least, most, memory64=self.layout.memory64)
         m.import_table("env", "tbs", 0)
 
