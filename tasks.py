@@ -130,3 +130,85 @@ def fuzz(c: Context, cases: int = 20000, seed: int = -1) -> None:
     print(f"fuzz: seeds {first}..{first + cases - 1}")
     env = {"FUZZ_CASES": str(cases), "FUZZ_SEED": str(first)}
     c.run(f"{PY} -m pytest -n 2 -q tests/fuzz/test_fuzz_unicorn.py", env=env)
+
+
+@task(
+    help={
+        "dest": "output folder (default: dist)",
+        "container": "build inside the pinned build container (docker/emsdk-wasm-cross.docker)",
+    }
+)
+def build(c: Context, dest: str = "dist", container: bool = False) -> None:
+    """Build dist/: engine wheel, Node.js runner, page, guest bundle, manifest.yaml."""
+    if container:
+        from wasmemu_images.container import ContainerError, build_in_container
+
+        try:
+            build_in_container(dest)
+        except ContainerError as e:
+            raise SystemExit(f"wasmemu: {e}") from None
+        return
+    from pathlib import Path
+
+    from wasmemu_images.cli import images_command
+    from wasmemu_images.dist import DistError, build_dist
+
+    images_command()
+    try:
+        print(build_dist(Path(dest)))
+    except DistError as e:
+        raise SystemExit(f"wasmemu: {e}") from None
+
+
+@task(help={"dist": "the folder `invoke build` wrote (default: dist)"})
+def release(c: Context, dist: str = "dist") -> None:
+    """Pack dist/ into wasmemu-VERSION-bundle.tar.gz with SHA256SUMS (after `invoke build`)."""
+    from pathlib import Path
+
+    from wasmemu_images.dist import project_version, source_state
+    from wasmemu_images.release import ReleaseError, make_release
+
+    try:
+        archive = make_release(Path(dist), project_version(), source_state()["commit"])
+    except ReleaseError as e:
+        raise SystemExit(f"wasmemu: {e}") from None
+    print(archive)
+    print(archive.with_name("SHA256SUMS"))
+
+
+@task(
+    help={
+        "base_from_debian": "first make the base image from Debian packages (debootstrap), "
+        "for machines without an image registry",
+        "base": "base image (default: the local Debian base if made, else the emsdk release)",
+    }
+)
+def container(c: Context, base_from_debian: bool = False, base: str = "") -> None:
+    """Build the pinned build image (docker/emsdk-wasm-cross.docker) through the docker SDK."""
+    from wasmemu_images import container as ct
+
+    try:
+        client = ct.connect()
+        if base_from_debian:
+            base = ct.base_from_debian(client)
+        print(ct.build_image(client, base or ct.choose_base(client)))
+    except ct.ContainerError as e:
+        raise SystemExit(f"wasmemu: {e}") from None
+
+
+@task(name="container-engine", help={"action": "start (default), stop or status"})
+def container_engine(c: Context, action: str = "start") -> None:
+    """Run Podman's Docker-compatible service for this session (runc, cgroupfs, own storage)."""
+    from wasmemu_images import container as ct
+
+    try:
+        if action == "start":
+            print(f"DOCKER_HOST=unix://{ct.start_engine()}")
+        elif action == "stop":
+            print("stopped" if ct.stop_engine() else "not running")
+        elif action == "status":
+            print(f"running: unix://{ct.podman_socket()}" if ct.engine_answers() else "not running")
+        else:
+            raise SystemExit(f"wasmemu: unknown action '{action}'; use start, stop or status")
+    except ct.ContainerError as e:
+        raise SystemExit(f"wasmemu: {e}") from None

@@ -226,6 +226,8 @@ options:
   -nographic         accepted: the serial console is always stdin/stdout
   -smp 1             accepted: one hart
   --stats FILE       write execution counters to FILE as JSON at power-off
+  --bundle DIR       boot the guest of a web bundle (a release's bundle/ folder; in an
+                     unpacked release, its own is the default)
   --tcache DIR|off   keep translated blocks in DIR for the next boot (default: the
                      wasmemu cache folder's tcache/; safe to delete), or not at all
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
@@ -251,6 +253,7 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
     devices = DeviceRequests()
     stats_file: str | None = None
     tcache: str | None = ""  # "": the default folder
+    bundle: str | None = None
     i = 0
 
     def value() -> str:
@@ -279,6 +282,8 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
             config.append = value()
         elif opt == "--stats":
             stats_file = value()
+        elif opt == "--bundle":
+            bundle = value()
         elif opt in ("-drive", "-virtfs", "-device"):
             try:
                 devices.add(opt, value())
@@ -311,13 +316,21 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
     except DeviceOptionError as e:
         print(f"wasmemu: {e}", file=sys.stderr)
         return 1
-    if not files:
+    if bundle is not None and files:
+        raise UsageError("--bundle brings its own guest; leave out -bios, -kernel and -initrd")
+    guest = _bundled_guest(bundle) if not files else None
+    if guest is not None:
+        contents, append = guest
+        for role, data in contents.items():
+            setattr(config, role, data)
+        config.append = config.append or append
+    elif not files:
         from wasmemu_images.image import ensure_image
 
         image = ensure_image()
         files = {"bios": str(image.bios), "kernel": str(image.kernel), "initrd": str(image.initrd)}
         config.append = config.append or image.append
-    if "bios" not in files:
+    if "bios" not in files and not config.bios:
         raise UsageError("-bios FILE is needed (e.g. OpenSBI's fw_dynamic.bin)")
     for role, path in files.items():
         try:
@@ -355,6 +368,29 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
         return 1
 
 
+def _bundled_guest(bundle: str | None) -> tuple[dict[str, bytes], str] | None:
+    """The guest of ``--bundle DIR``, or of the unpacked release in the current folder.
+
+    A release is checked file by file against its SHA256SUMS first.
+    """
+    from pathlib import Path
+
+    from wasmemu_images.release import find_release, guest_from_bundle, verify_tree
+
+    if bundle is None:
+        release = find_release(Path.cwd())
+        if release is None:
+            return None
+        verify_tree(release)
+        print("wasmemu: booting the guest of the release in this folder", file=sys.stderr)
+        return guest_from_bundle(release / "bundle")
+    folder = Path(bundle)
+    release = find_release(folder.parent)
+    if release is not None and release / "bundle" == folder:
+        verify_tree(release)
+    return guest_from_bundle(folder)
+
+
 def _console() -> Any:
     from engine.machine.console import PipeConsole, TerminalConsole
 
@@ -386,6 +422,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     errors: list[type[Exception]] = [BootError, HostError]
     try:
+        from wasmemu_images.release import ReleaseError
+
+        errors.append(ReleaseError)
         from wasmemu_images.debian import FetchError
         from wasmemu_images.image import ImageError
         from wasmemu_images.recipe import RecipeError

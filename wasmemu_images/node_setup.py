@@ -9,6 +9,7 @@ holding the lock file's digest tells whether the install is current.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -63,3 +64,24 @@ def node24_binary() -> Path:
     if not path.is_file():
         raise NodeSetupError(f"{path} is missing; run `python3 -m invoke node-setup`")
     return path
+
+
+def node_modules_dir() -> Path:
+    """The installed, current npm packages of the runner and the page.
+
+    ``WASMEMU_NODE_MODULES`` names a ready install elsewhere (the build
+    container has one baked in, because its source mount is read-only);
+    otherwise they are installed in packaging/node as needed.
+    """
+    explicit = os.environ.get("WASMEMU_NODE_MODULES")
+    if not explicit:
+        return ensure_node_modules(quiet=True)
+    modules = Path(explicit)
+    stamp = modules / STAMP
+    if not stamp.is_file() or stamp.read_text().strip() != _lock_digest():
+        raise NodeSetupError(
+            f"WASMEMU_NODE_MODULES={explicit} is not an install of the current "
+            f"packaging/node/package-lock.json (its {STAMP} stamp differs); rebuild the "
+            "container image with `invoke container`, or unset the variable"
+        )
+    return modules

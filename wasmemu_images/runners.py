@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -48,21 +47,8 @@ def run_on_node(options: Sequence[str], node: str = "node") -> NoReturn:
 
 def serve(host: str = "127.0.0.1", port: int = 8080, *, open_browser: bool = False) -> None:
     """Serve the page until Ctrl-C; `open_browser` opens it in the system's browser."""
-    from wasmemu_images.web_server import PageServer, ServeError
+    from wasmemu_images.web_server import serve_page
 
-    bundle = prepare()
-    try:
-        server = PageServer(bundle, host, port, verbose=True)
-    except ServeError as e:
-        _fail(str(e))
-    except OSError as e:
-        _fail(f"cannot listen on {host}:{port} ({e.strerror}); choose another with --port")
-    print(f"wasmemu: serving the page at {server.url} (Ctrl-C stops)", file=sys.stderr)
-    if open_browser and not webbrowser.open(server.url):
-        print("wasmemu: no browser found here; open the address above in one", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    status = serve_page(prepare(), host, port, open_browser=open_browser)
+    if status:
+        raise SystemExit(status)

@@ -8,6 +8,7 @@
 // a line at a time as its shell waits), exit status 0 when the guest powers off.
 // The VM runs in a worker_thread, so input keeps arriving while the guest runs.
 
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -60,6 +61,42 @@ function readBundle(folder) {
   return doc;
 }
 
+/**
+ * In an unpacked release, every file listed in SHA256SUMS (written by `invoke build`) must
+ * be there and match before anything of it runs: a truncated download or a changed file
+ * stops here with the file's name, not later as a puzzling failure inside Pyodide.
+ */
+function verifyRelease(root) {
+  const sums = join(root, 'SHA256SUMS');
+  if (!existsSync(sums)) return false;
+  const again = 'download the release again and check it with `sha256sum -c SHA256SUMS`';
+  const missing = [];
+  for (const line of readFileSync(sums, 'utf8').split('\n')) {
+    if (!line) continue;
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (!match || match[2].split('/').includes('..')) {
+      throw new RunnerError(`${sums} is damaged (line "${line.slice(0, 60)}"); ${again}`);
+    }
+    const file = join(root, match[2]);
+    let bytes;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      missing.push(match[2]);
+      continue;
+    }
+    if (createHash('sha256').update(bytes).digest('hex') !== match[1]) {
+      throw new RunnerError(`checksum mismatch for ${match[2]} in ${root}; ${again}`);
+    }
+  }
+  if (missing.length) {
+    throw new RunnerError(
+      `${missing.length} file(s) of the release are missing (${missing.slice(0, 3).join(', ')}` +
+      `${missing.length > 3 ? ', ...' : ''}): it was not unpacked completely; ${again}`);
+  }
+  return true;
+}
+
 function pyodideModule() {
   try {
     return import.meta.resolve('pyodide');
@@ -75,12 +112,17 @@ function main() {
   if (options.help) {
     process.stdout.write(
       'usage: node run.mjs [--bundle DIR] [wasmemu run options...]\n' +
-      'Boots the guest of a wasmemu web bundle (default: the one in the wasmemu cache)\n' +
+      'Boots the guest of a wasmemu web bundle (default: ./bundle in a release, else the\n' +
+      'one in the wasmemu cache)\n' +
       'on the engine under Pyodide. Engine options are those of `wasmemu run`,\n' +
       'e.g. --wasm wasm32, --tier interp, -append "console=ttyS0 quiet".\n');
     return;
   }
-  const folder = resolve(options.bundle ?? join(cacheRoot(), 'web', 'default'));
+  // Next to an unpacked release's runner the bundle is its own; in the source tree, the
+  // one `invoke run --node` keeps in the cache.
+  const isRelease = verifyRelease(HERE);
+  const folder = resolve(options.bundle ?? (isRelease ? join(HERE, 'bundle')
+                                                      : join(cacheRoot(), 'web', 'default')));
   const bundle = readBundle(folder);
   const cacheDir = cacheRoot();
   mkdirSync(cacheDir, { recursive: true });
