@@ -21,7 +21,6 @@ manifest, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -39,6 +38,7 @@ import yaml
 
 from wasmemu_images.image import Image, ensure_image
 from wasmemu_images.node_setup import NODE_DIR, NodeSetupError, node_modules_dir
+from wasmemu_images.release import sha256_file
 from wasmemu_images.web_bundle import build_bundle
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -190,14 +190,6 @@ def _copy_runner(tree: Path, modules: Path) -> None:
 
 def _files(root: Path) -> Iterable[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_sha256sums(tree: Path) -> None:

@@ -55,7 +55,7 @@ def verify_tree(root: Path) -> int:
             raise ReleaseError(f"{root / SUMS} is damaged (line {line[:60]!r}); {AGAIN}")
         path = root / match[2]
         try:
-            digest = _sha256(path)
+            digest = sha256_file(path)
         except OSError:
             missing.append(match[2])
             continue
@@ -100,7 +100,7 @@ def guest_from_bundle(bundle: Path) -> tuple[dict[str, bytes], str]:
     return files, wanted.get("append", "")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -129,7 +129,7 @@ def make_release(dist: Path, version: str, commit: str) -> Path:
             "run `invoke build` again"
         )
     for name, entry in listed.items():
-        if _sha256(dist / name) != entry.get("sha256"):
+        if sha256_file(dist / name) != entry.get("sha256"):
             raise ReleaseError(f"{dist / name} changed since `invoke build`; run it again")
     archive = dist / f"{tree_name}-bundle.tar.gz"
     epoch = int(source.get("time", 0))
@@ -145,7 +145,7 @@ def make_release(dist: Path, version: str, commit: str) -> Path:
         for name, path in members:
             _add(tar, name, path, epoch)
     tmp.replace(archive)
-    (dist / SUMS).write_text(f"{_sha256(archive)}  {archive.name}\n", encoding="utf-8")
+    (dist / SUMS).write_text(f"{sha256_file(archive)}  {archive.name}\n", encoding="utf-8")
     return archive
 
 
