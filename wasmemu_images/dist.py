@@ -39,10 +39,10 @@ import yaml
 from wasmemu_images.image import Image, ensure_image
 from wasmemu_images.node_setup import NODE_DIR, NodeSetupError, node_modules_dir
 from wasmemu_images.release import sha256_file
-from wasmemu_images.web_bundle import build_bundle
+from wasmemu_images.web_bundle import build_bundle, python_sources
+from wasmemu_images.web_server import WEB_DIR
 
 PROJECT = Path(__file__).resolve().parent.parent
-WEB_DIR = PROJECT / "packaging" / "web"
 RELEASE_DIR = PROJECT / "packaging" / "release"
 MANIFEST_FORMAT = 1
 RUNNER_FILES = ("run.mjs", "vm-worker.mjs", "input_ring.mjs", "file_package.mjs")
@@ -169,9 +169,7 @@ def _wheel_sources() -> list[str]:
     """pyproject, README and the two packages' Python files, without caches."""
     names = ["pyproject.toml", "README.md"]
     for package in ("engine", "wasmemu_images"):
-        for path in sorted((PROJECT / package).rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                names.append(path.relative_to(PROJECT).as_posix())
+        names += python_sources(PROJECT / package, package)
     return names
 
 

@@ -28,6 +28,7 @@ from wasmemu_images.file_packager import PackageError, read_package
 
 SUMS = "SHA256SUMS"
 AGAIN = f"download the release again and check it with `sha256sum -c {SUMS}`"
+BOOT_ROLES = ("bios", "kernel", "initrd")
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
@@ -81,22 +82,20 @@ def guest_from_bundle(bundle: Path) -> tuple[dict[str, bytes], str]:
             f"{bundle / 'bundle.json'} is missing or damaged ({e}); {AGAIN}"
         ) from None
     wanted = {argv[i][1:]: argv[i + 1] for i in range(0, len(argv) - 1, 2)}
+    role_of = {wanted[role]: role for role in BOOT_ROLES if role in wanted}
     files: dict[str, bytes] = {}
     try:
         for data in packages:
             for name, view in read_package(bundle / data).items():
-                for role in ("bios", "kernel", "initrd"):
-                    if wanted.get(role) == name:
-                        files[role] = bytes(view)
+                if name in role_of:
+                    files[role_of[name]] = bytes(view)
     except PackageError as e:
         raise ReleaseError(str(e)) from None
     lacking = [
-        role for role in ("bios", "kernel", "initrd") if role in wanted and role not in files
+        role for role in BOOT_ROLES if role not in files and (role in wanted or role == "bios")
     ]
-    if lacking or "bios" not in files:
-        raise ReleaseError(
-            f"the bundle in {bundle} has no {', '.join(lacking or ['bios'])}; {AGAIN}"
-        )
+    if lacking:
+        raise ReleaseError(f"the bundle in {bundle} has no {', '.join(lacking)}; {AGAIN}")
     return files, wanted.get("append", "")
 
 

@@ -39,13 +39,18 @@ def default_bundle_dir(image_name: str = "default") -> Path:
     return cache_root() / "web" / image_name
 
 
-def engine_files(root: Path = ENGINE_ROOT) -> dict[str, Path]:
-    """The engine's sources by path below /wasmemu (no byte code, no caches)."""
+def python_sources(root: Path, prefix: str) -> dict[str, Path]:
+    """The Python files below `root` by ``prefix/relative path`` (no byte code, no caches)."""
     found = {}
     for path in sorted(root.rglob("*.py")):
         if "__pycache__" not in path.parts:
-            found["engine/" + path.relative_to(root).as_posix()] = path
+            found[f"{prefix}/{path.relative_to(root).as_posix()}"] = path
     return found
+
+
+def engine_files(root: Path = ENGINE_ROOT) -> dict[str, Path]:
+    """The engine's sources by path below /wasmemu."""
+    return python_sources(root, "engine")
 
 
 def _digest(files: dict[str, Path], extra: str = "") -> str:
