@@ -168,7 +168,7 @@ class VirtMachine:
         def sink(level: bool) -> None:
             lines = state[st.IRQ_LINES]
             state[st.IRQ_LINES] = lines | bit if level else lines & ~bit
-            cpu.exit_request = True  # let the machine loop look at interrupts soon
+            cpu.request_exit("interrupt line")  # let the machine loop look at interrupts soon
 
         connect(sink)
 
@@ -201,7 +201,7 @@ class VirtMachine:
             self.reset_requested = True
         else:
             self.exit_status = 0 if kind == KIND_PASS else (status or 1) if kind == KIND_FAIL else 1
-        self.cpu.exit_request = True
+        self.cpu.request_exit("power")
 
     # -- boot ---------------------------------------------------------------------------
     def _load(self) -> boot.BootLayout:

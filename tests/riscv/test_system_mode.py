@@ -285,3 +285,16 @@ def test_device_writes_to_translated_code_discard_it() -> None:
     mmu.mark_code_page(code_page)
     mmu.before_ram_write(RAM >> 12, (RAM >> 12) + 3)
     assert discarded == [code_page]
+
+
+def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
+    """--stats says why generated code returned to Python and which helpers it called."""
+    cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM), "wasm64")
+    causes = cpu.stats.exit_causes
+    assert sum(causes.values()) == cpu.stats.exits
+    assert causes["exception"] >= 1  # the closing ecall
+    assert causes["halt: mstatus written"] >= 1  # csrs sstatus (SUM) through the helper
+    assert causes["halt: xret"] == 1  # the mret into S-mode
+    assert cpu.stats.host_calls["csr"] >= 2 and cpu.stats.host_calls["xret"] == 1
+    counters = cpu.stats.as_dict()
+    assert counters["exit_causes"] == dict(causes) and counters["host_calls"]["xret"] == 1

@@ -14,6 +14,7 @@ exception, or when the budget of TB executions runs out.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,6 +69,7 @@ class WasmJit:
         self.table = host.create_table(1024)
         self.table_used = 0
         self.host_functions: dict[Helper, Any] = {}
+        self.host_calls: Counter[str] = Counter()  # calls from generated code, by helper
         self.modules = 0
         self.functions = 0
         self.clear_lookup()
@@ -162,9 +164,19 @@ class WasmJit:
             env, call = self.env, helper.fn
             params = ["i64"] * len(helper.arg_types)
             results = ["i64"] if helper.ret_type is not None else []
-            fn = self.host.function(params, results, lambda *args: call(env, *args))
+            fn = self.host.function(params, results, self._counted(helper.name, call, env))
             self.host_functions[helper] = fn
         return fn
+
+    def _counted(self, name: str, fn: Any, *bound: Any) -> Any:
+        """fn(*bound, *args), counting each call from generated code under `name`."""
+        calls = self.host_calls
+
+        def call(*args: int) -> Any:
+            calls[name] += 1
+            return fn(*bound, *args)
+
+        return call
 
     def build_module(self, blocks: Sequence[Block], first_slot: int) -> tuple[bytes, list[Helper]]:
         """The module for a batch; its functions land at table slots first_slot, ..."""
@@ -219,10 +231,11 @@ class WasmJit:
 
     def _slow_paths(self) -> list[Any]:
         if not hasattr(self, "_slow_funcs"):
-            hooks = self.softmmu_hooks
+            load = self._counted("slow_load", self.softmmu_hooks.slow_load)
+            store = self._counted("slow_store", self.softmmu_hooks.slow_store)
             self._slow_funcs = [
-                self.host.function(["i64"] * 4, ["i64"], hooks.slow_load),
-                self.host.function(["i64"] * 5, [], hooks.slow_store),
+                self.host.function(["i64"] * 4, ["i64"], load),
+                self.host.function(["i64"] * 5, [], store),
             ]
         return self._slow_funcs
 

@@ -13,12 +13,14 @@ in one module once `batch` of them wait, or once the interpreter has run
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
+from engine.backend.wasm.jit import EXIT_BUDGET
 from engine.ir.core import Block, Exit, Opc
 from engine.ir.optimize import optimize
 from engine.target.riscv import state as st
@@ -71,11 +73,18 @@ class CompileQueue:
 
 
 class Stats:
-    """Counters for benchmarks and `--stats`: work done, and every return to the host."""
+    """Counters for benchmarks and `--stats`: work done, and every return to the host.
+
+    An exit is a return from the Wasm dispatcher to Python (a lookup miss, the
+    budget, a host request, a trap) or a trap that ends the hart's run loop
+    from interpreted code; `exit_causes` splits them by reason. `host_calls`
+    counts the calls generated code makes into Python helpers, which return
+    to Wasm afterwards.
+    """
 
     __slots__ = (
-        "compile_seconds", "exits", "insns_translated", "tbs_compiled", "tbs_translated",
-        "translate_seconds",
+        "compile_seconds", "exit_causes", "exits", "host_calls", "insns_translated",
+        "tbs_compiled", "tbs_translated", "translate_seconds",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -83,11 +92,22 @@ class Stats:
         self.insns_translated = 0
         self.tbs_compiled = 0
         self.exits = 0
+        # Why generated code returned to Python (see exit_cause), and how often it
+        # called into Python for each helper: the two ways Wasm leaves for the host.
+        self.exit_causes: Counter[str] = Counter()
+        self.host_calls: Counter[str] = Counter()
         self.translate_seconds = 0.0  # decode, IR, optimization, interpreter function
         self.compile_seconds = 0.0  # Wasm codegen, compilation, instantiation
 
-    def as_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    def exit(self, cause: str) -> None:
+        self.exits += 1
+        self.exit_causes[cause] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
+        out["exit_causes"] = dict(self.exit_causes.most_common())
+        out["host_calls"] = dict(self.host_calls.most_common())
+        return out
 
 
 class TB:
@@ -139,6 +159,8 @@ class RiscvCpu:
         self.compiled: dict[int, int] = {}  # pc -> table slot
         self.queue = CompileQueue(self.config)
         self.stats = Stats()
+        if jit is not None:
+            self.stats.host_calls = jit.host_calls
         # Set from host signal handlers: stop at the next block boundary.
         self.exit_request = False
 
@@ -240,7 +262,6 @@ class RiscvCpu:
             else:
                 self._run_tiered()
         except GuestException as exc:
-            self.stats.exits += 1
             self._record_trap(exc)
 
     def _host_interrupt(self) -> bool:
@@ -258,19 +279,32 @@ class RiscvCpu:
             pc = state[st.PC]
             tb = get(pc) or translate(pc)
             if tb.fn():
-                self.stats.exits += 1
+                self.stats.exit("exception (interpreted)")
                 return
             if self.exit_request and self._host_interrupt():
+                self.stats.exit("signal")
                 return
 
     def _run_tiered(self) -> None:
-        jit = self.jit
+        jit, stats = self.jit, self.stats
         while True:
-            code = jit.run(DISPATCH_BUDGET)
-            self.stats.exits += 1
-            if code == Exit.EXCEPTION or self._host_interrupt():
+            try:
+                code = jit.run(DISPATCH_BUDGET)
+            except GuestException:
+                stats.exit("trap in a helper")
+                raise
+            if code == Exit.EXCEPTION:
+                stats.exit("exception")
                 return
-            if code != Exit.NEXT and self._interpret_until_compiled():
+            if self._host_interrupt():
+                stats.exit("signal")
+                return
+            if code == EXIT_BUDGET:
+                stats.exit("budget")
+                continue
+            stats.exit("lookup miss")
+            if self._interpret_until_compiled():
+                stats.exit("exception (interpreted)")
                 return
 
     def _interpret_until_compiled(self) -> bool:

@@ -26,7 +26,7 @@ from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
-from engine.backend.wasm.jit import EXIT_MISS
+from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
 from engine.ir.core import Exit
 from engine.ir.optimize import optimize
 from engine.ir.serialize import SerializeError, dump_block, load_block
@@ -89,7 +89,10 @@ class SystemCpu:
         self.fast_by_page: dict[int, list[int]] = {}  # virtual page -> its keys in `fast`
         mmu.on_code_write = self.invalidate_code_page
         self.stats = Stats()
+        if jit is not None:
+            self.stats.host_calls = jit.host_calls
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
+        self.exit_reason = ""  # why the host asked the hart to stop, for the stats
         self.refresh_flags()
 
     @property
@@ -221,45 +224,68 @@ class SystemCpu:
         return bytes(self.mmu.ram[off : off + size])
 
     # -- execution -------------------------------------------------------------------------
+    def request_exit(self, reason: str) -> None:
+        """Ask the hart to stop at the next block boundary; `reason` names it in the stats."""
+        self.exit_reason = reason
+        self.state[st.EXIT_REQUEST] = 1
+
     def run(self, budget: int) -> None:
         """Run up to `budget` TBs; on return exc_cause says why (HOST_INTERRUPT if not a trap)."""
         state = self.state
         try:
             if self.jit is not None:
                 if self._run_tiered(budget):
-                    self.stats.exits += 1
                     return
             else:
                 lookup = self._lookup
                 for _ in range(budget):
                     if lookup(state[st.PC]).fn():
-                        self.stats.exits += 1
+                        self.stats.exit("exception (interpreted)")
                         return
                     if state[st.EXIT_REQUEST]:
+                        self.stats.exit(self._halt_cause())
                         break
+                else:
+                    self.stats.exit("budget")
         except GuestException as exc:
-            self.stats.exits += 1
             if exc.pc is not None:
                 state[st.PC] = exc.pc
             state[st.EXC_CAUSE] = exc.cause
             state[st.EXC_TVAL] = exc.tval & M64
             return
         self.exit_request = False
+        self.exit_reason = ""
         state[st.EXC_CAUSE] = HOST_INTERRUPT
+
+    def _halt_cause(self) -> str:
+        # Generated code raises the request itself when the guest enables an interrupt
+        # that is already pending; every other request comes through request_exit.
+        return f"halt: {self.exit_reason or 'interrupt enabled'}"
 
     def _run_tiered(self, budget: int) -> bool:
         """Dispatch compiled TBs in Wasm, interpreting between; True on a guest exception."""
-        jit, state = self.jit, self.state
+        jit, state, stats = self.jit, self.state, self.stats
         while budget > 0:
-            code = jit.run(budget)
-            self.stats.exits += 1
+            try:
+                code = jit.run(budget)
+            except GuestException:
+                stats.exit("trap in a helper")  # a page fault or illegal CSR, raised in Python
+                raise
             if code == Exit.EXCEPTION:
+                stats.exit("exception")
                 return True
-            if code != EXIT_MISS:
-                return False  # budget spent or the host asked to stop
+            if code != EXIT_MISS:  # budget spent or the host asked to stop
+                stats.exit("budget" if code == EXIT_BUDGET else self._halt_cause())
+                return False
+            stats.exit("lookup miss")
             budget -= 1
-            if self._interpret_until_compiled():
-                return True
+            try:
+                if self._interpret_until_compiled():
+                    stats.exit("exception (interpreted)")
+                    return True
+            except GuestException:
+                stats.exit("exception (interpreted)")
+                raise
             if state[st.EXIT_REQUEST]:
                 return False
         return False
@@ -319,7 +345,7 @@ class SystemCpu:
     def _csr_changed(self, name: str) -> None:
         if name == "satp" or (name == "mstatus" and self._mxr_changed()):
             self.flush_tlb()
-        self.exit_request = True  # interrupts may be unmasked, flags may differ
+        self.request_exit(f"{name} written")  # interrupts may be unmasked, flags may differ
 
     def _mxr_changed(self) -> bool:
         mxr = bool(self.csrs.get("mstatus") & MXR)
@@ -358,14 +384,14 @@ class SystemCpu:
                 raise GuestException(Cause.ILLEGAL_INSTRUCTION, insn)
             privmod.sret(self.csrs)
         self.refresh_flags()
-        self.exit_request = True
+        self.request_exit("xret")
 
     def wait_for_interrupt(self) -> None:
         priv = self.state[st.PRIV]
         if priv == PRV_U or (priv == PRV_S and self.csrs.get("mstatus") & TW):
             raise GuestException(Cause.ILLEGAL_INSTRUCTION, 0x10500073)
         self.waiting = True
-        self.exit_request = True
+        self.request_exit("wfi")
 
     def sfence_vma(self, vaddr: int, whole: bool) -> None:
         priv = self.state[st.PRIV]
