@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,90 @@ def timed(cmd: list[str], repeat: int = 1) -> tuple[float, str]:
 
 
 def run_wasmemu(args: list[str]) -> tuple[dict[str, Any], str]:
-    """Run `wasmemu user` in a fresh process; returns its --stats counters and output."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        cmd = [sys.executable, "-m", "engine", "user", "--stats", f.name, *args]
+    """Run `wasmemu user` in a fresh process; returns its output and its --stats counters,
+    summed over every guest process it ran (see merge_stats)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = StatsPipe(Path(tmp) / "stats")
+        cmd = [sys.executable, "-m", "engine", "user", "--stats", str(pipe.path), *args]
         start = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - start
-        stats = json.loads(Path(f.name).read_text())
+        documents = pipe.close()
+    if r.returncode != 0:
+        tail = "\n".join(r.stderr.splitlines()[-20:])
+        raise SystemExit(f"bench: wasmemu user {' '.join(args[:4])} ... exited with status "
+                         f"{r.returncode}:\n{tail}")  # fmt: skip
+    if not documents:
+        raise SystemExit(f"bench: wasmemu user {' '.join(args[:4])} ... wrote no --stats")
+    stats = merge_stats(documents)
     stats["wall_seconds"] = wall
     return stats, r.stdout
+
+
+class StatsPipe:
+    """A named pipe to pass as `--stats FILE` that keeps every document written to it.
+
+    Each guest process (a fork, the program an exec starts) writes its own counters
+    to the --stats file when it ends, each replacing the last, so a regular file
+    would keep only the shell's. Documents are a few hundred bytes, under PIPE_BUF,
+    so concurrent writers do not interleave.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        os.mkfifo(path)
+        # Opened for writing too: the reader never sees end-of-file between writers,
+        # and writers never block waiting for one.
+        self._fd = os.open(path, os.O_RDWR)
+        self._data = bytearray()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._data.endswith(b"\0"):
+            self._data += os.read(self._fd, 65536)
+
+    def close(self) -> list[dict[str, Any]]:
+        """After the last writer has ended: every document, in the order written."""
+        os.write(self._fd, b"\0")  # JSON never holds a NUL byte
+        self._thread.join()
+        os.close(self._fd)
+        text = self._data[:-1].decode()
+        decoder = json.JSONDecoder()
+        documents, pos = [], 0
+        while (pos := _skip_space(text, pos)) < len(text):
+            try:
+                doc, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"bench: unreadable --stats output ({e})") from None
+            documents.append(doc)
+        return documents
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def merge_stats(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counters of several guest processes as one: numbers and per-name counts are
+    summed, except "seconds", where the first process (which waits for the others)
+    spans them all. A fork that never execs reports its parent's counts up to the
+    fork as well, so a benchmark script should exec in every child it forks."""
+    total: dict[str, Any] = {}
+    for doc in documents:
+        for key, value in doc.items():
+            if isinstance(value, dict):
+                counts = total.setdefault(key, {})
+                for name, n in value.items():
+                    counts[name] = counts.get(name, 0) + n
+            elif key == "seconds":
+                total[key] = max(total.get(key, 0.0), value)
+            elif isinstance(value, int | float):
+                total[key] = total.get(key, 0) + value
+    total["processes"] = len(documents)
+    return total
 
 
 def _version(cmd: list[str]) -> str:
@@ -104,8 +180,22 @@ def _pip_version(name: str) -> str:
     return version(name)
 
 
+def results_dir() -> Path:
+    """bench/results, or $WASMEMU_BENCH_RESULTS (the smoke test keeps the tree clean)."""
+    return Path(os.environ.get("WASMEMU_BENCH_RESULTS") or RESULTS)
+
+
 def save(suite: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def shown(path: Path) -> str:
+    """A path for messages: relative to the checkout when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
