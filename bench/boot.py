@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, machine_info, save
+from bench.common import ROOT, machine_info, save, shown
+from bench.exits import exit_lines
 
 PROMPT = b"~ # "
 
@@ -127,6 +128,8 @@ def _row(label: str, seconds: float, native: float, stats: dict[str, Any]) -> di
         "compile_seconds": stats.get("compile_seconds", 0.0),
         "blocks_from_cache": stats.get("tcache_hits", 0),
         "modules_from_cache": stats.get("module_cache_hits", 0),
+        "exit_causes": stats.get("exit_causes", {}),
+        "host_calls": stats.get("host_calls", {}),
     }
 
 
@@ -146,12 +149,14 @@ def report(result: dict[str, Any]) -> None:
             f"{r['exits_per_million']:.0f}", f"{r['translate_seconds']:.1f}",
             f"{r['compile_seconds']:.1f}",
         )  # fmt: skip
-    Console(width=max(Console().width, 140)).print(table)
+    console = Console(width=max(Console().width, 140))
+    console.print(table)
+    for line in exit_lines(result["rows"]):
+        console.print(line, highlight=False)
 
 
 def main(quick: bool = False) -> dict[str, Any]:
     result = run(quick)
     report(result)
-    path = save("boot", result)
-    print(f"results: {path.relative_to(ROOT)}")
+    print(f"results: {shown(save('boot', result))}")
     return result

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import ROOT, build_guest, machine_info, run_wasmemu, save, timed
+from bench.common import ROOT, build_guest, machine_info, run_wasmemu, save, shown, timed
+from bench.exits import exit_lines
 
 PROGRAM = ROOT / "bench" / "programs" / "cpubench.c"
 ROWS = [
@@ -49,6 +50,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             "tbs_compiled": stats["tbs_compiled"],
             "compile_seconds": stats["compile_seconds"],
             "wasm_modules": stats.get("wasm_modules", 0),
+            "exit_causes": stats.get("exit_causes", {}),
+            "host_calls": stats.get("host_calls", {}),
         })  # fmt: skip
     full = next(r for r in rows if r["label"] == "wasm64")
     native_mips = full["instructions"] / native_seconds / 1e6
@@ -97,11 +100,12 @@ def report(result: dict[str, Any]) -> None:
         f"host exits: at most {t['max_exits_per_million']:.2f} per million "
         f"(target <= {t['exits_per_million_target']:g})"
     )
+    for line in exit_lines(result["rows"]):
+        console.print(line, highlight=False)
 
 
 def main(quick: bool = False) -> dict[str, Any]:
     result = run(quick)
     report(result)
-    path = save("cpu", result)
-    print(f"results: {path.relative_to(ROOT)}")
+    print(f"results: {shown(save('cpu', result))}")
     return result
