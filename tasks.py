@@ -110,17 +110,12 @@ def test(c: Context, k: str = "", jobs: int = 2) -> None:
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 
-@task(help={"suite": "cpu, boot, tiering or all", "quick": "smoke run"})
-def bench(c: Context, suite: str = "cpu", quick: bool = False) -> None:
-    """Benchmarks, reported as ratios against native qemu measured in the same run."""
-    suites = {"cpu": "bench.cpu", "tiering": "bench.tiering", "boot": "bench.boot"}
-    names = list(suites) if suite == "all" else [suite]
-    for name in names:
-        if name not in suites:
-            raise SystemExit(f"unknown suite '{name}'; choose one of: all, {', '.join(suites)}")
-        import importlib
+@task(help={"suite": "all (default), cpu, applets, tiering or boot", "quick": "smoke run"})
+def bench(c: Context, suite: str = "all", quick: bool = False) -> None:
+    """Benchmarks, reported as ratios against native qemu measured in the same run, and charted."""
+    from bench.suites import run_suites
 
-        importlib.import_module(suites[name]).main(quick=quick)
+    run_suites(suite, quick)
 
 
 @task(help={"cases": "number of random sequences", "seed": "first seed (default: random)"})
