@@ -152,7 +152,7 @@ def report(result: dict[str, Any]) -> None:
     console = Console(width=max(Console().width, 140))
     console.print(table)
     for line in exit_lines(result["rows"]):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def main(quick: bool = False) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def write_chart(results: list[dict[str, Any]], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     heights = [len(p.labels) + 1.5 for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 0.38 * sum(heights) + 1.2),
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 0.38 * sum(heights) + 1.2),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
     for ax, p in zip(axes[:, 0], panels, strict=True):
         _draw(ax, p)
@@ -88,7 +88,8 @@ def _draw(ax: Any, p: Panel) -> None:
     ax.axvline(1.0, color="black", linewidth=1, label=f"{p.reference} (1x)")
     if p.target is not None:
         ax.axvline(p.target, color="tab:red", linestyle="--", label=f"target {p.target:g}x")
-    ax.legend(loc="lower right", fontsize="small")
+    # Outside the axes, where it cannot hide a bar or its value.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     marks = [*p.ratios, 1.0, p.target or 1.0]
     ax.set_xlim(min(marks) / 1.5, max(marks) * 3)  # room for the value labels
     for yi, ratio in zip(y, p.ratios, strict=True):

@@ -101,7 +101,7 @@ def report(result: dict[str, Any]) -> None:
         f"(target <= {t['exits_per_million_target']:g})"
     )
     for line in exit_lines(result["rows"]):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def main(quick: bool = False) -> dict[str, Any]:
