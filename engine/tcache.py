@@ -9,6 +9,15 @@ was made from. A lookup hashes the current guest bytes, so a block is only
 reused for exactly the code it was made from: a different kernel, a patched
 page or another program at the same address simply misses.
 
+Compiled code is kept too: each Wasm module a run builds from a batch of
+blocks, with the keys of the blocks its functions were made from. A later
+run that meets one of those blocks (same key, so the same bytes) instantiates
+the whole module at once and runs the block in Wasm straight away, without
+translating, interpreting or compiling it again. Module bytes do not depend
+on where their functions land in the table; they do depend on addresses the
+machine bakes into generated code, so each module record names the code
+identity (`WasmJit.code_identity`) it is valid under.
+
 The folder is one namespace per engine build (a digest of the engine's own
 source files and the Python version, as code objects are version-specific).
 A new engine build removes older builds' namespaces when it first writes.
@@ -32,10 +41,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"WASMEMU-TCACHE\0"
 MERGE_AT = 8  # segments; more than this and the next run merges them into one
 MAX_SEGMENT_BYTES = 1 << 30  # a file larger than this is not ours to load
@@ -57,6 +67,15 @@ def code_digest(code: bytes) -> bytes:
 
 
 Record = tuple[int, int, int, bytes, bytes, bytes | None]  # vpc, flags, size, digest, ir, code
+BlockKey = tuple[int, int, int, bytes]  # vpc, flags, size, digest: what a block is made from
+# code identity, module bytes, helper names it imports, the key of each function's block
+ModuleRecord = tuple[str, bytes, tuple[str, ...], tuple[BlockKey | None, ...]]
+
+
+class Hit(NamedTuple):
+    ir: bytes
+    code: CodeType | None  # the interpreter's function body, if it was kept
+    key: BlockKey
 
 
 class TranslationCache:
@@ -66,15 +85,17 @@ class TranslationCache:
         self.folder = Path(folder) / f"{namespace}-{tag}-{engine_digest()}"
         self.index: dict[tuple[int, int], list[Record]] = {}
         self.new: list[Record] = []
+        self.modules: list[ModuleRecord] = []
+        self.new_modules: list[ModuleRecord] = []
+        self.compiled: dict[tuple[str, BlockKey], int] = {}  # -> index into self.modules
         self.hits = self.misses = self.rejected = self.stored = 0
+        self.modules_stored = 0
         self.segments = 0
         self._load()
 
     # -- lookups -------------------------------------------------------------------------
-    def lookup(
-        self, vpc: int, flags: int, code_at: Callable[[int], bytes | None]
-    ) -> tuple[bytes, CodeType | None] | None:
-        """(serialized IR, interpreter code) of the block at vpc if its bytes are unchanged.
+    def lookup(self, vpc: int, flags: int, code_at: Callable[[int], bytes | None]) -> Hit | None:
+        """The block at vpc as an earlier run translated it, if its bytes are unchanged.
 
         `code_at(size)` returns the guest bytes [vpc, vpc + size) as they are now
         (None if they cannot be read without side effects).
@@ -83,21 +104,47 @@ class TranslationCache:
             current = code_at(size)
             if current is not None and code_digest(current) == digest:
                 self.hits += 1
+                key = (vpc, flags, size, digest)
                 try:
-                    return ir, (marshal.loads(code) if code is not None else None)
+                    return Hit(ir, marshal.loads(code) if code is not None else None, key)
                 except (ValueError, EOFError, TypeError):
                     self.rejected += 1
-                    return ir, None
+                    return Hit(ir, None, key)
         self.misses += 1
         return None
 
     def store(self, vpc: int, flags: int, code: bytes, ir: bytes,
-              interp_code: CodeType | None) -> None:  # fmt: skip
-        record = (vpc, flags, len(code), code_digest(code), ir,
-                  marshal.dumps(interp_code) if interp_code is not None else None)  # fmt: skip
+              interp_code: CodeType | None) -> BlockKey:  # fmt: skip
+        """Keep a block translated from guest bytes `code`; returns its key."""
+        key = (vpc, flags, len(code), code_digest(code))
+        record = (*key, ir, marshal.dumps(interp_code) if interp_code is not None else None)
         self.new.append(record)
         self.stored += 1
         self.index.setdefault((vpc, flags), []).append(record)
+        return key
+
+    # -- compiled modules --------------------------------------------------------------
+    def compiled_module(self, identity: str, key: BlockKey) -> ModuleRecord | None:
+        """A module an earlier run compiled with the block `key` in it, under `identity`."""
+        index = self.compiled.get((identity, key))
+        return self.modules[index] if index is not None else None
+
+    def store_module(self, identity: str, wasm: bytes, helpers: tuple[str, ...],
+                     keys: tuple[BlockKey | None, ...]) -> ModuleRecord:  # fmt: skip
+        """Keep a compiled batch; `keys[i]` is function i's block (None: not reusable)."""
+        record = (identity, wasm, helpers, keys)
+        self.new_modules.append(record)
+        self.modules_stored += 1
+        self._index_module(record)
+        return record
+
+    def _index_module(self, record: ModuleRecord) -> None:
+        self.modules.append(record)
+        index = len(self.modules) - 1
+        identity = record[0]
+        for key in record[3]:
+            if key is not None:
+                self.compiled.setdefault((identity, key), index)
 
     # -- files ---------------------------------------------------------------------------
     def _segment_paths(self) -> list[Path]:
@@ -114,12 +161,15 @@ class TranslationCache:
                 _unlink(path)
                 continue
             self.segments += 1
-            for record in records:
+            blocks, modules = records
+            for record in blocks:
                 self.index.setdefault((record[0], record[1]), []).append(record)
+            for module in modules:
+                self._index_module(module)
 
     def close(self) -> None:
         """Write what this run translated (and merge segments if there are many)."""
-        if not self.new:
+        if not self.new and not self.new_modules:
             return
         try:
             if not self.folder.exists():
@@ -128,15 +178,16 @@ class TranslationCache:
             paths = self._segment_paths()
             if len(paths) >= MERGE_AT:
                 unique = {r[:4]: r for rs in self.index.values() for r in rs}
-                records = list(unique.values())
-                _write_segment(self.folder, records)
+                modules = {(m[0], m[1]): m for m in self.modules}
+                _write_segment(self.folder, list(unique.values()), list(modules.values()))
                 for path in paths:
                     _unlink(path)
             else:
-                _write_segment(self.folder, self.new)
+                _write_segment(self.folder, self.new, self.new_modules)
         except OSError as exc:
             log.warning("translation cache: cannot write to %s: %s", self.folder, exc)
         self.new = []
+        self.new_modules = []
 
     def _drop_older_builds(self) -> None:
         """A new engine build starts its namespace: the previous builds' are dead weight."""
@@ -147,16 +198,17 @@ class TranslationCache:
 
     def describe(self) -> dict[str, int]:
         return {"tcache_hits": self.hits, "tcache_misses": self.misses,
-                "tcache_segments": self.segments, "tcache_stored": self.stored}  # fmt: skip
+                "tcache_segments": self.segments, "tcache_stored": self.stored,
+                "tcache_modules_stored": self.modules_stored}  # fmt: skip
 
 
-def _read_segment(path: Path) -> list[Record] | None:
+def _read_segment(path: Path) -> tuple[list[Record], list[ModuleRecord]] | None:
     try:
         if path.stat().st_size > MAX_SEGMENT_BYTES:
             return None
         data = path.read_bytes()
     except OSError:
-        return []  # removed by a concurrent merge: nothing to load, nothing wrong
+        return [], []  # removed by a concurrent merge: nothing to load, nothing wrong
     head = len(MAGIC) + 32
     if len(data) < head or not data.startswith(MAGIC):
         return None
@@ -164,16 +216,19 @@ def _read_segment(path: Path) -> list[Record] | None:
     if hashlib.sha256(body).digest() != data[len(MAGIC) : head]:
         return None
     try:
-        fmt, records = marshal.loads(body)
+        fmt, records, modules = marshal.loads(body)
     except (ValueError, EOFError, TypeError):
         return None
-    if fmt != FORMAT or not isinstance(records, list):
+    if fmt != FORMAT or not isinstance(records, list) or not isinstance(modules, list):
         return None
-    return [r for r in records if isinstance(r, tuple) and len(r) == 6]
+    return (
+        [r for r in records if isinstance(r, tuple) and len(r) == 6],
+        [m for m in modules if isinstance(m, tuple) and len(m) == 4],
+    )
 
 
-def _write_segment(folder: Path, records: list[Record]) -> None:
-    body = marshal.dumps((FORMAT, records))
+def _write_segment(folder: Path, records: list[Record], modules: list[ModuleRecord]) -> None:
+    body = marshal.dumps((FORMAT, records, modules))
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

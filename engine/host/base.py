@@ -37,6 +37,9 @@ class WasmHost(Protocol):
 
     def grow_table(self, table: Any, delta: int) -> None: ...
 
+    def global_i32(self, value: int) -> Any:
+        """An immutable i32 global to import (where a module's table segment starts)."""
+
     def function(
         self, params: Sequence[str], results: Sequence[str], fn: Callable[..., int | None]
     ) -> Any:

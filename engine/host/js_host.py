@@ -40,6 +40,7 @@ _GLUE = r"""
       try { return WebAssembly.validate(bytes); } catch { return false; }
     },
     table(size) { return new WebAssembly.Table({element: "anyfunc", initial: size}); },
+    globalI32(value) { return new WebAssembly.Global({value: "i32", mutable: false}, value); },
     // A host function as Wasm sees it: i64 arguments arrive as BigInt and go to
     // Python unsigned; the result goes back as BigInt (i64) or Number (i32).
     hostFunction(fn, params, result) {
@@ -152,6 +153,9 @@ class JsHost:
 
     def grow_table(self, table: Any, delta: int) -> None:
         table.grow(delta)
+
+    def global_i32(self, value: int) -> Any:
+        return self._glue.globalI32(value)
 
     # -- functions ---------------------------------------------------------------------------
     def function(

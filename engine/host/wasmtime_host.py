@@ -230,6 +230,10 @@ class WasmtimeHost:
     def grow_table(self, table: wasmtime.Table, delta: int) -> None:
         table.grow(self.store, delta, None)
 
+    def global_i32(self, value: int) -> wasmtime.Global:
+        ty = wasmtime.GlobalType(wasmtime.ValType.i32(), False)
+        return wasmtime.Global(self.store, ty, wasmtime.Val.i32(value))
+
     # -- host functions (Wasm -> Python) ------------------------------------------------------
     def function(
         self, params: Sequence[str], results: Sequence[str], fn: Callable[..., int | None]

@@ -31,7 +31,8 @@ def stored(folder: Path, *records: tuple[int, bytes]) -> TranslationCache:
 
 def test_a_hit_needs_the_same_pc_flags_and_bytes(tmp_path: Path) -> None:
     cache = stored(tmp_path, (0x1000, CODE))
-    assert cache.lookup(0x1000, 0, lambda n: CODE[:n]) == (b"ir-" + CODE, None)
+    hit = cache.lookup(0x1000, 0, lambda n: CODE[:n])
+    assert hit is not None and (hit.ir, hit.code) == (b"ir-" + CODE, None)
     assert cache.lookup(0x1000, 0, lambda n: b"\x00" * n) is None  # the code changed
     assert cache.lookup(0x1000, 1, lambda n: CODE[:n]) is None  # other flags
     assert cache.lookup(0x2000, 0, lambda n: CODE[:n]) is None  # other pc
@@ -83,7 +84,7 @@ def run_program(code: bytes, tier: str, wasm: str, tcache: Path) -> tuple[object
     state = machine.state
     run_until_ecall(machine.cpu)
     results = {"a3": state[13], "mem": u64(machine.ram, 0x80001000), "x": list(state[1:32])}
-    counts = machine.tcache.describe()
+    counts = {**machine.tcache.describe(), **machine.cpu.stats.as_dict()}
     machine.close()
     return results, counts
 
@@ -99,6 +100,30 @@ def test_a_second_run_translates_nothing(tmp_path: Path, tier: str, wasm: str) -
     assert second == first
     assert counts2["tcache_misses"] == 0 and counts2["tcache_stored"] == 0
     assert counts2["tcache_hits"] == counts1["tcache_stored"]
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+@pytest.mark.parametrize("wasm", ["wasm64", "wasm32"])
+def test_a_second_run_compiles_nothing(tmp_path: Path, wasm: str) -> None:
+    """Blocks compiled by the first run come back compiled: nothing is compiled again."""
+    code = build(tmp_path, SV39_PROGRAM)
+    first, counts1 = run_program(code, "wasm", wasm, tmp_path / "tcache")
+    assert counts1["tbs_compiled"] > 0 and counts1["tcache_modules_stored"] > 0
+    second, counts2 = run_program(code, "wasm", wasm, tmp_path / "tcache")
+    assert second == first
+    assert counts2["tbs_compiled"] == 0 and counts2["tcache_modules_stored"] == 0
+    assert counts2["tbs_compiled_before"] >= counts1["tbs_compiled"]
+    assert counts2["modules_compiled_before"] == counts1["tcache_modules_stored"]
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_compiled_code_is_not_reused_under_another_layout(tmp_path: Path) -> None:
+    """wasm32 and wasm64 code address memory differently: each mode compiles its own."""
+    code = build(tmp_path, SV39_PROGRAM)
+    first, _ = run_program(code, "wasm", "wasm64", tmp_path / "tcache")
+    second, counts = run_program(code, "wasm", "wasm32", tmp_path / "tcache")
+    assert second == first
+    assert counts["tbs_compiled_before"] == 0 and counts["tbs_compiled"] > 0
 
 
 @pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")

@@ -257,6 +257,7 @@ class Module:
     exports: list[bytes] = field(default_factory=list)
     elements: list[bytes] = field(default_factory=list)
     imported_funcs: int = 0
+    imported_globals: int = 0
 
     def type(self, params: tuple[ValType, ...], results: tuple[ValType, ...]) -> int:
         sig = (tuple(params), tuple(results))
@@ -288,6 +289,12 @@ class Module:
             name(module) + name(field_name) + b"\x01" + bytes([ValType.FUNCREF]) + limits
         )
 
+    def import_global(self, module: str, field_name: str, valtype: ValType) -> int:
+        """An immutable global; returns its index (imported globals come first)."""
+        self.imports.append(name(module) + name(field_name) + b"\x03" + bytes([valtype, 0]))
+        self.imported_globals += 1
+        return self.imported_globals - 1
+
     # -- definitions ---------------------------------------------------------------
     def function(self, type_index: int, locals: list[ValType], body: Code | bytes) -> int:
         data = body.bytes() if isinstance(body, Code) else body
@@ -300,6 +307,12 @@ class Module:
     def elements_at(self, offset: int, funcs: list[int]) -> None:
         """An active segment filling table 0 from `offset` with `funcs` at instantiation."""
         expr = Code().i32_const(offset).op(Op.END).bytes()
+        self.elements.append(b"\x00" + expr + vec([uleb(f) for f in funcs]))
+
+    def elements_at_global(self, global_index: int, funcs: list[int]) -> None:
+        """Like elements_at, from the offset an imported i32 global holds: the bytes do
+        not depend on where the functions land, so the same module can be reused."""
+        expr = bytes([Op.GLOBAL_GET]) + uleb(global_index) + bytes([Op.END])
         self.elements.append(b"\x00" + expr + vec([uleb(f) for f in funcs]))
 
     # -- output ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ exception, or when the budget of TB executions runs out.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import Counter
 from collections.abc import Sequence
@@ -178,10 +179,16 @@ class WasmJit:
 
         return call
 
-    def build_module(self, blocks: Sequence[Block], first_slot: int) -> tuple[bytes, list[Helper]]:
-        """The module for a batch; its functions land at table slots first_slot, ..."""
+    def build_module(self, blocks: Sequence[Block]) -> tuple[bytes, list[Helper]]:
+        """The module for a batch, and the helpers it imports after the shared imports.
+
+        Its functions fill the table from the slot an imported global names, so
+        the bytes depend only on the blocks (and this machine's layout): an
+        identical batch in a later run is the same module, reusable from a cache.
+        """
         m = Module()
         self._import_shared(m)
+        first_slot = m.import_global("rt", "first_slot", ValType.I32)
         helpers: list[Helper] = []
         for block in blocks:
             for op in block.ops:
@@ -210,24 +217,37 @@ class WasmJit:
         for block in blocks:
             locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
             funcs.append(m.function(tb_type, locals_, code))
-        m.elements_at(first_slot, funcs)
+        m.elements_at_global(first_slot, funcs)
         return m.encode(), helpers
 
     def compile(self, blocks: Sequence[Block]) -> list[int]:
         """Compile and instantiate a batch; returns the table slot of each block."""
+        wasm, helpers = self.build_module(blocks)
+        return self.load(wasm, helpers, len(blocks))
+
+    def load(self, wasm: bytes, helpers: Sequence[Helper], functions: int) -> list[int]:
+        """Instantiate a module from build_module, with `functions` TB functions, at the
+        next free table slots; returns them in order."""
         first = self.table_used
-        wasm, helpers = self.build_module(blocks, first)
-        need = first + len(blocks) - self.host.table_size(self.table)
+        need = first + functions - self.host.table_size(self.table)
         if need > 0:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
-        imports = [self.memory, self.table] + [self._host_function(h) for h in helpers]
+        imports = [self.memory, self.table, self.host.global_i32(first)]
+        imports += [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
             imports += [*self._slow_paths(), self._refill]
         self.host.instantiate(wasm, imports)
-        self.table_used += len(blocks)
+        self.table_used += functions
         self.modules += 1
-        self.functions += len(blocks)
-        return list(range(first, first + len(blocks)))
+        self.functions += functions
+        return list(range(first, first + functions))
+
+    def code_identity(self) -> str:
+        """What generated code depends on besides its blocks: addresses and modes baked in.
+
+        Modules kept from an earlier run are only valid under the same identity."""
+        layout = (repr(self.layout), self.lookup_address, self.memory_limits)
+        return hashlib.blake2b(repr(layout).encode(), digest_size=10).hexdigest()
 
     def _slow_paths(self) -> list[Any]:
         if not hasattr(self, "_slow_funcs"):

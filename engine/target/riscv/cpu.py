@@ -84,13 +84,17 @@ class Stats:
 
     __slots__ = (
         "compile_seconds", "exit_causes", "exits", "host_calls", "insns_translated",
-        "tbs_compiled", "tbs_translated", "translate_seconds",
+        "modules_compiled_before", "tbs_compiled", "tbs_compiled_before", "tbs_translated",
+        "translate_seconds",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.tbs_translated = 0
         self.insns_translated = 0
         self.tbs_compiled = 0
+        # Blocks that came already compiled from an earlier run, and the modules loaded for them.
+        self.tbs_compiled_before = 0
+        self.modules_compiled_before = 0
         self.exits = 0
         # Why generated code returned to Python (see exit_cause), and how often it
         # called into Python for each helper: the two ways Wasm leaves for the host.
@@ -117,15 +121,17 @@ class TB:
     compiles before they ever run never need one.
     """
 
-    __slots__ = ("_fn", "backend", "block", "count", "pc", "slot")
+    __slots__ = ("_fn", "backend", "block", "count", "key", "pc", "slot")
 
-    def __init__(self, pc: int, block: Block, backend: InterpBackend) -> None:
+    def __init__(self, pc: int, block: Block | None, backend: InterpBackend) -> None:
         self.pc = pc
         self.block: Block | None = block
         self.backend = backend
         self._fn: Callable[[], int] | None = None
         self.count = 0
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
+        # What it was made from (engine.tcache.BlockKey), when a persistent cache keeps it.
+        self.key: tuple[int, int, int, bytes] | None = None
 
     @property
     def fn(self) -> Callable[[], int]:

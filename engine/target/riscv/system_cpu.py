@@ -27,7 +27,7 @@ from typing import Any
 
 from engine.backend.interp import InterpBackend
 from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
-from engine.ir.core import Exit
+from engine.ir.core import HELPERS, Exit
 from engine.ir.optimize import optimize
 from engine.ir.serialize import SerializeError, dump_block, load_block
 from engine.target.riscv import priv as privmod
@@ -50,7 +50,7 @@ from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET
 from engine.target.riscv.translate import RiscvTranslator, tb_flags
-from engine.tcache import TranslationCache
+from engine.tcache import BlockKey, TranslationCache
 
 # Blocks loaded from the translation cache name their helpers; these modules
 # define them, and the translator would only import them on first use.
@@ -91,6 +91,9 @@ class SystemCpu:
         self.stats = Stats()
         if jit is not None:
             self.stats.host_calls = jit.host_calls
+        # Blocks an earlier run compiled (engine.tcache), by key -> their table slot here.
+        self.compiled_before: dict[BlockKey, int] = {}
+        self.modules_loaded: set[int] = set()
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
         self.exit_reason = ""  # why the host asked the hart to stop, for the stats
         self.refresh_flags()
@@ -193,28 +196,59 @@ class SystemCpu:
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
-                    self.tcache.store(vpc, flags, guest_bytes, dump_block(block), code)
+                    ir = dump_block(block)
+                    tb.key = self.tcache.store(vpc, flags, guest_bytes, ir, code)
         block = tb.block
         if self.jit is None:
             tb.block = None
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
-        self.stats.insns_translated += block.n_insns
+        if block is not None:
+            self.stats.insns_translated += block.n_insns
         return tb
 
     def _from_cache(self, vpc: int, flags: int, paddr: int) -> TB | None:
         hit = self.tcache.lookup(vpc, flags, lambda size: self._code_bytes(paddr, size))
         if hit is None:
             return None
-        ir, code = hit
+        slot = self._compiled_before(hit.key)
+        if slot is not None:  # already in Wasm: neither its IR nor an interpreter is needed
+            tb = TB(vpc, None, self.backend)
+            tb.slot, tb.key = slot, hit.key
+            self.stats.tbs_compiled_before += 1
+            return tb
         try:
-            block = load_block(ir)
+            block = load_block(hit.ir)
         except SerializeError:
             return None
         tb = TB(vpc, block, self.backend)
+        tb.key = hit.key
         if self.config.tier != "wasm":
-            tb._fn = self.backend.bind(code, block) if code is not None else tb.fn
+            tb._fn = self.backend.bind(hit.code, block) if hit.code is not None else tb.fn
         return tb
+
+    def _compiled_before(self, key: BlockKey) -> int | None:
+        """The table slot of the block `key` if an earlier run compiled it: its module is
+        instantiated (once) with every function in it, so the block runs in Wasm at once."""
+        slot = self.compiled_before.get(key)
+        if slot is not None or self.jit is None:
+            return slot
+        module = self.tcache.compiled_module(self.jit.code_identity(), key)
+        if module is None or id(module) in self.modules_loaded:
+            return None
+        self.modules_loaded.add(id(module))
+        _identity, wasm, helper_names, keys = module
+        helpers = [HELPERS.get(name) for name in helper_names]
+        if None in helpers:
+            return None  # a helper this engine no longer has: compile afresh when hot
+        start = perf_counter()
+        slots = self.jit.load(wasm, helpers, len(keys))
+        self.stats.compile_seconds += perf_counter() - start
+        self.stats.modules_compiled_before += 1
+        for k, s in zip(keys, slots, strict=True):
+            if k is not None:
+                self.compiled_before.setdefault(k, s)
+        return self.compiled_before.get(key)
 
     def _code_bytes(self, paddr: int, size: int) -> bytes | None:
         """Guest RAM at [paddr, paddr + size) if the block lies within one page of RAM."""
@@ -277,8 +311,17 @@ class SystemCpu:
             if code != EXIT_MISS:  # budget spent or the host asked to stop
                 stats.exit("budget" if code == EXIT_BUDGET else self._halt_cause())
                 return False
-            stats.exit("lookup miss")
             budget -= 1
+            try:
+                tb = self._lookup(state[st.PC])
+            except GuestException:
+                stats.exit("lookup miss: fetch fault")
+                raise
+            if tb.slot is not None:  # compiled, but not in the dispatcher's lookup table
+                stats.exit("lookup miss: compiled")
+                jit.set_lookup(tb.pc, tb.slot, self.flags)
+                continue
+            stats.exit("lookup miss: not compiled")
             try:
                 if self._interpret_until_compiled():
                     stats.exit("exception (interpreted)")
@@ -317,11 +360,20 @@ class SystemCpu:
         if not tbs:
             return
         start = perf_counter()
-        slots = self.jit.compile([tb.block for tb in tbs])
+        jit = self.jit
+        wasm, helpers = jit.build_module([tb.block for tb in tbs])
+        slots = jit.load(wasm, helpers, len(tbs))
+        if self.tcache is not None:
+            keys = tuple(tb.key for tb in tbs)
+            names = tuple(h.name for h in helpers)
+            module = self.tcache.store_module(jit.code_identity(), wasm, names, keys)
+            self.modules_loaded.add(id(module))
         self.stats.compile_seconds += perf_counter() - start
         for tb, slot in zip(tbs, slots, strict=True):
             tb.slot = slot
             tb.block = None
+            if tb.key is not None:  # the same bytes translated again later reuse it
+                self.compiled_before.setdefault(tb.key, slot)
         self.stats.tbs_compiled += len(tbs)
 
     def take_trap(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
