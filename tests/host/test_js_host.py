@@ -20,10 +20,12 @@ WAT = """
   (import "env" "mem" (memory 1))
   (import "h" "mix" (func $mix (param i64 i64 i32) (result i64)))
   (import "h" "boom" (func $boom))
+  (import "rt" "first_slot" (global $first i32))
   (func (export "id64") (param i64) (result i64) local.get 0)
   (func (export "low32") (param i64) (result i32) local.get 0 i32.wrap_i64)
   (func (export "via") (param i64 i64 i32) (result i64)
     local.get 0 local.get 1 local.get 2 call $mix)
+  (func (export "first") (result i32) global.get $first)
   (func (export "raise") call $boom)
   (func (export "trap") unreachable)
   (func (export "peek") (param i32) (result i64) local.get 0 i64.load)
@@ -57,7 +59,7 @@ class Boom(Exception):
 def boom():
     raise Boom("from Python")
 inst = host.instantiate(wasm, [memory, host.function(["i64", "i64", "i32"], ["i64"], mix),
-                               host.function([], [], boom)])
+                               host.function([], [], boom), host.global_i32(1234)])
 id64, low32, via = (host.export(inst, n) for n in ("id64", "low32", "via"))
 edges = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 1 << 32, (1 << 63) - 1, 1 << 63, M64]
 roundtrip = all(id64(v) == signed64(v) and low32(v) == signed32(v) for v in edges)
@@ -89,7 +91,7 @@ print(json.dumps({
     "roundtrip": roundtrip, "callbacks": callbacks, "raised": raised, "trapped": trapped,
     "aligned": base % 65536 == 0, "import": [least, most], "peeked": peeked, "poked": poked,
     "memory64": host.memory64_available(), "refusal": refusal,
-    "instances": host.modules_instantiated,
+    "instances": host.modules_instantiated, "global": host.export(inst, "first")(),
 }))
 """
 
@@ -110,6 +112,7 @@ def test_values_exceptions_and_memory_cross_like_on_wasmtime(tmp_path: Path) -> 
     least, most = got["import"]
     assert most is None and least >= 2, "modules must accept Pyodide's growing heap"
     assert got["instances"] == 1
+    assert got["global"] == 1234, "modules take where their table segment starts as a global"
 
 
 def test_node20_has_no_memory64_and_wasm64_is_refused_with_advice(tmp_path: Path) -> None:
