@@ -298,3 +298,77 @@ def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
     assert cpu.stats.host_calls["csr"] >= 2 and cpu.stats.host_calls["xret"] == 1
     counters = cpu.stats.as_dict()
     assert counters["exit_causes"] == dict(causes) and counters["host_calls"]["xret"] == 1
+
+
+ASID_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    # Two address spaces share a global identity gigapage at 0x80000000 (this
+    # program) and map the page at VA 0x40000000 to different code: 0x80010000
+    # (returns 1) under ASID 1, 0x80011000 (returns 2) under ASID 2.
+    li t1, 0x80002000
+    li t2, (0x80000 << 10) | 0xEF
+    sd t2, 16(t1)
+    li t2, (0x80004 << 10) | 0x01
+    sd t2, 8(t1)
+    li t1, 0x80003000
+    li t2, (0x80000 << 10) | 0xEF
+    sd t2, 16(t1)
+    li t2, (0x80005 << 10) | 0x01
+    sd t2, 8(t1)
+    li t1, 0x80004000
+    li t2, (0x80006 << 10) | 0x01
+    sd t2, 0(t1)
+    li t1, 0x80005000
+    li t2, (0x80007 << 10) | 0x01
+    sd t2, 0(t1)
+    li t1, 0x80006000
+    li t2, (0x80010 << 10) | 0xCB
+    sd t2, 0(t1)
+    li t1, 0x80007000
+    li t2, (0x80011 << 10) | 0xCB
+    sd t2, 0(t1)
+    li t1, 0x80010000
+    li t2, 0x0000806700100513   # addi a0, zero, 1; ret
+    sd t2, 0(t1)
+    li t1, 0x80011000
+    li t2, 0x0000806700200513   # addi a0, zero, 2; ret
+    sd t2, 0(t1)
+    fence.i
+    li t3, (8 << 60) | (1 << 44) | 0x80002
+    csrw satp, t3
+    li t4, 1 << 11
+    csrs mstatus, t4
+    la t5, smode
+    csrw mepc, t5
+    mret
+smode:
+    li s3, 0x40000000
+    li s9, 3
+again:                      # switch back and forth without sfence.vma, as Linux does with ASIDs
+    jalr s3
+    add s4, s4, a0
+    li t3, (8 << 60) | (2 << 44) | 0x80003
+    csrw satp, t3
+    jalr s3
+    add s5, s5, a0
+    li t3, (8 << 60) | (1 << 44) | 0x80002
+    csrw satp, t3
+    addi s9, s9, -1
+    bnez s9, again
+    csrr s7, satp
+    ecall
+mtrap:
+    csrr s8, mcause
+    ecall
+"""
+
+
+def test_address_spaces_are_told_apart_by_asid(tmp_path: Path, mode: str) -> None:
+    """The same virtual pc runs each address space's own code after a satp switch, with
+    no sfence.vma in between (the dispatcher's entries are tagged with their ASID)."""
+    cpu, _ram = run(build(tmp_path, ASID_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s8"] == Cause.ECALL_S
+    assert (x["s4"], x["s5"]) == (3 * 1, 3 * 2)
+    assert (x["s7"] >> 44) & 0xFFFF == 1, "satp keeps a 16-bit ASID"

@@ -38,6 +38,10 @@ LOOKUP_ENTRIES = 1 << 16
 LOOKUP_ENTRY_BYTES = 16
 LOOKUP_BYTES = LOOKUP_ENTRIES * LOOKUP_ENTRY_BYTES
 INVALID_PC = 1  # no RISC-V instruction lives at an odd address
+# An entry's context word: the TB flags (below bit 7) and either the ASID it was
+# made under (from bit 8) or LOOKUP_GLOBAL for code on a global page.
+LOOKUP_GLOBAL = 0x80
+LOOKUP_ASID_SHIFT = 8
 _ENTRY = struct.Struct("<QII")  # pc, table slot, TB flags
 
 
@@ -87,6 +91,15 @@ class WasmJit:
             for addr in filled:
                 _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
         self._filled: set[int] = set()
+        self._filled_by_page: dict[int, set[int]] = {}  # virtual page -> entry addresses
+
+    def forget_page(self, page: int) -> None:
+        """Drop every entry for a pc in virtual page `page`, whatever its context."""
+        view = self.view
+        for addr in self._filled_by_page.pop(page, ()):
+            entry_pc, _slot, _context = _ENTRY.unpack_from(view, addr)
+            if entry_pc >> 12 == page:
+                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
 
     def forget_lookup(self, pc: int, table_index: int) -> None:
         """Drop pc's lookup entry if it still leads to table slot `table_index`."""
@@ -95,10 +108,14 @@ class WasmJit:
         if entry_pc == pc and entry_slot == table_index:
             _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
 
-    def set_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
+    def set_lookup(self, pc: int, table_index: int, context: int = 0) -> None:
         addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
-        _ENTRY.pack_into(self.view, addr, pc, table_index, flags)
+        _ENTRY.pack_into(self.view, addr, pc, table_index, context)
         self._filled.add(addr)
+        page = self._filled_by_page.get(pc >> 12)
+        if page is None:
+            self._filled_by_page[pc >> 12] = page = set()
+        page.add(addr)
 
     # -- modules -------------------------------------------------------------------------
     def _addr_const(self, c: Code, value: int) -> None:
@@ -118,7 +135,7 @@ class WasmJit:
         self._import_shared(m)
         tb_type = m.type((), (ValType.I32,))
         run_type = m.type((ValType.I64,), (ValType.I32,))
-        budget, pc, entry, code = 0, 1, 2, 3
+        budget, pc, entry, code, context, current = 0, 1, 2, 3, 4, 5
         sm = lay.softmmu
         c = Code()
         c.block(Op.LOOP)
@@ -136,12 +153,16 @@ class WasmJit:
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
         c.set(entry)
-        # if entry.pc != pc (or, in system mode, entry.flags != the current flags): miss
+        # if entry.pc != pc: miss. In system mode also unless the entry's context is
+        # the current one (flags and ASID) or global with the current flags.
         c.get(entry).mem(Op.I64_LOAD).get(pc).op(Op.I64_NE)
         if sm is not None:
-            c.get(entry).mem(Op.I32_LOAD, 12)
+            c.get(entry).mem(Op.I32_LOAD, 12).tee(context)
             self._addr_const(c, 0)
-            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).op(Op.I32_NE).op(Op.I32_OR)
+            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).tee(current).op(Op.I32_NE)
+            c.get(context).get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND)
+            c.i32_const(LOOKUP_GLOBAL).op(Op.I32_OR).op(Op.I32_NE)
+            c.op(Op.I32_AND).op(Op.I32_OR)
         c.block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
         # code = table[entry.index]()
         c.get(entry).mem(Op.I32_LOAD, 8).call_indirect(tb_type).tee(code)
@@ -151,7 +172,7 @@ class WasmJit:
         c.op(Op.END)
         c.i32_const(EXIT_BUDGET).op(Op.END)
         addr_t = lay.addr_type
-        run = m.function(run_type, [ValType.I64, addr_t, ValType.I32], c)
+        run = m.function(run_type, [ValType.I64, addr_t, ValType.I32, ValType.I32, ValType.I32], c)
         m.export_func("run", run)
         if sm is not None:
             m.export_func("refill", add_refill(m, lay))

@@ -38,6 +38,8 @@ MISA = (2 << 62) | sum(1 << (ord(c) - ord("A")) for c in "IMAFDCSU")
 MEDELEG_WRITABLE = 0xB3FF
 MENVCFG_STCE = 1 << 63
 SATP_MODES = {0, 8, 9}  # bare, Sv39, Sv48
+SATP_ASID_SHIFT = 44
+SATP_WRITABLE = (0xF << 60) | (0xFFFF << SATP_ASID_SHIFT) | ((1 << 44) - 1)
 
 CSR_NUMBERS = {
     0x300: "mstatus", 0x302: "medeleg", 0x303: "mideleg", 0x304: "mie", 0x305: "mtvec",
@@ -217,8 +219,9 @@ class CsrFile:
                 raise illegal()
             mode = value >> 60
             if mode in SATP_MODES:
-                # No ASIDs: the field reads as zero, so Linux flushes globally.
-                self.put("satp", value & ((0xF << 60) | ((1 << 44) - 1)))
+                # 16 ASID bits: Linux then tags address spaces instead of flushing
+                # everything at each context switch.
+                self.put("satp", value & SATP_WRITABLE)
                 self.on_change("satp")
         elif csr == 0x30A:
             self.put("menvcfg", value & (MENVCFG_STCE | 0xF1))

@@ -57,7 +57,8 @@ class Walker:
         self.store64 = store64
 
     def translate(self, vaddr: int, access: int, mmu_idx: int) -> tuple[int, int]:
-        """Physical address of vaddr, and the protection the page grants (PTE_R|W|X bits)."""
+        """Physical address of vaddr, and the protection the page grants (PTE_R|W|X bits,
+        and PTE_G when the mapping is global: the same in every address space)."""
         s = self.s
         satp = s[st.CSR_SLOT["satp"]]
         mode = satp >> 60
@@ -69,6 +70,7 @@ class Walker:
         if top not in (0, (1 << (65 - va_bits)) - 1):
             raise GuestException(PAGE_FAULT[access], vaddr)  # not sign-extended
         table = (satp & ((1 << 44) - 1)) << 12
+        global_ = 0  # a G bit on a pointer makes every mapping below it global
         for level in range(levels - 1, -1, -1):
             vpn = (vaddr >> (12 + 9 * level)) & 0x1FF
             pte_addr = table + vpn * 8
@@ -78,12 +80,14 @@ class Walker:
                 raise GuestException(ACCESS_FAULT[access], vaddr) from None
             if not pte & PTE_V or (not pte & PTE_R and pte & PTE_W) or pte >> 54:
                 raise GuestException(PAGE_FAULT[access], vaddr)
+            global_ |= pte & PTE_G
             if not pte & (PTE_R | PTE_X):
                 if pte & (PTE_D | PTE_A | PTE_U):
                     raise GuestException(PAGE_FAULT[access], vaddr)  # reserved for non-leaves
                 table = ((pte >> 10) & ((1 << 44) - 1)) << 12
                 continue
-            return self._leaf(vaddr, access, mmu_idx, pte, pte_addr, level)
+            paddr, prot = self._leaf(vaddr, access, mmu_idx, pte, pte_addr, level)
+            return paddr, prot | global_
         raise GuestException(PAGE_FAULT[access], vaddr)
 
     def _leaf(

@@ -21,6 +21,7 @@ from engine.target.riscv.mmu import (
     ACCESS_FAULT,
     ACCESS_READ,
     ACCESS_WRITE,
+    PTE_G,
     PTE_R,
     PTE_W,
     PTE_X,
@@ -194,6 +195,11 @@ class SoftMmu:
             off = e[0] + (vaddr & 0xFFF)
             return self.ram[off] | (self.ram[off + 1] << 8)
         return self.phys_read(self.translate(vaddr, ACCESS_EXEC, mmu_idx), 2, ACCESS_EXEC)
+
+    def fetch_is_global(self, vaddr: int, mmu_idx: int) -> bool:
+        """Whether the cached translation of a fetch from vaddr maps a global page."""
+        e = self.tlb[mmu_idx].get(vaddr >> 12)
+        return e is not None and bool(e[1] & PTE_G)
 
     def fetch_page(self, vaddr: int, mmu_idx: int) -> int:
         """The physical address of an instruction fetch (raises the fetch fault)."""

@@ -26,7 +26,7 @@ from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
-from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
+from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS, LOOKUP_ASID_SHIFT, LOOKUP_GLOBAL
 from engine.ir.core import HELPERS, Exit
 from engine.ir.optimize import optimize
 from engine.ir.serialize import SerializeError, dump_block, load_block
@@ -40,6 +40,7 @@ from engine.target.riscv.csr_file import (
     PRV_M,
     PRV_S,
     PRV_U,
+    SATP_ASID_SHIFT,
     TSR,
     TVM,
     TW,
@@ -95,6 +96,7 @@ class SystemCpu:
         self.compiled_before: dict[BlockKey, int] = {}
         self.modules_loaded: set[int] = set()
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
+        self._satp = self.csrs.get("satp")
         self.exit_reason = ""  # why the host asked the hart to stop, for the stats
         self.refresh_flags()
 
@@ -115,17 +117,44 @@ class SystemCpu:
         mstatus = s[st.CSR_SLOT["mstatus"]]
         self.fetch_mmu = fetch_mmu_index(priv)
         self.flags = tb_flags(priv, data_mmu_index(priv, mstatus), (mstatus & FS) >> FS_SHIFT)
-        s[st.TB_FLAGS] = self.flags
+        # The dispatcher's lookup entries are valid for these flags in this address space.
+        asid = (s[st.CSR_SLOT["satp"]] >> SATP_ASID_SHIFT) & 0xFFFF
+        s[st.TB_FLAGS] = self.flags | (asid << LOOKUP_ASID_SHIFT)
+
+    def _lookup_context(self, vpc: int) -> int:
+        """What a lookup entry for vpc must match: code on a global page runs the same
+        in every address space, any other only in the current one."""
+        if self.mmu.fetch_is_global(vpc, self.fetch_mmu):
+            return self.flags | LOOKUP_GLOBAL
+        return self.state[st.TB_FLAGS]
 
     def _fetch16(self, vaddr: int) -> int:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
 
     def flush_tlb(self) -> None:
+        self._flush_translations()
+        if self.jit is not None:
+            self.jit.clear_lookup()  # its entries are keyed by virtual pc
+
+    def _flush_translations(self) -> None:
+        """Forget virtual-to-physical translations and what the host found through them."""
         self.mmu.flush()
         self.fast.clear()
         self.fast_by_page.clear()
-        if self.jit is not None:
-            self.jit.clear_lookup()  # its entries are keyed by virtual pc
+
+    def _satp_written(self) -> None:
+        """A new address space: translations go, the dispatcher's lookup entries may stay.
+
+        They are tagged with the ASID they were made under (or as global), so a
+        context switch to another ASID keeps them for when it switches back, and
+        the kernel's global code is found at once in every process. A new root
+        under the same ASID or another translation mode forgets them all."""
+        old, new = self._satp, self.csrs.get("satp")
+        self._satp = new
+        self._flush_translations()
+        same_asid = (old >> SATP_ASID_SHIFT) & 0xFFFF == (new >> SATP_ASID_SHIFT) & 0xFFFF
+        if self.jit is not None and (old >> 60 != new >> 60 or same_asid):
+            self.jit.clear_lookup()
 
     def request_tb_flush(self) -> None:
         """fence.i: nothing to do, stores to code pages already discarded stale TBs."""
@@ -319,7 +348,7 @@ class SystemCpu:
                 raise
             if tb.slot is not None:  # compiled, but not in the dispatcher's lookup table
                 stats.exit("lookup miss: compiled")
-                jit.set_lookup(tb.pc, tb.slot, self.flags)
+                jit.set_lookup(tb.pc, tb.slot, self._lookup_context(tb.pc))
                 continue
             stats.exit("lookup miss: not compiled")
             try:
@@ -341,7 +370,7 @@ class SystemCpu:
             vpc = state[st.PC]
             tb = self._lookup(vpc)
             if tb.slot is not None:
-                self.jit.set_lookup(vpc, tb.slot, self.flags)
+                self.jit.set_lookup(vpc, tb.slot, self._lookup_context(vpc))
                 return False
             if eager:
                 self._compile([tb])
@@ -395,7 +424,9 @@ class SystemCpu:
 
     # -- helpers called from translated code ----------------------------------------------------
     def _csr_changed(self, name: str) -> None:
-        if name == "satp" or (name == "mstatus" and self._mxr_changed()):
+        if name == "satp":
+            self._satp_written()
+        elif name == "mstatus" and self._mxr_changed():
             self.flush_tlb()
         self.request_exit(f"{name} written")  # interrupts may be unmasked, flags may differ
 
@@ -458,9 +489,10 @@ class SystemCpu:
         """Forget one virtual page's translation, and the TBs found through it."""
         self.mmu.flush_page(vaddr)
         for key in self.fast_by_page.pop(vaddr >> 12, ()):
-            tb = self.fast.pop(key, None)
-            if tb is not None and tb.slot is not None:
-                self.jit.forget_lookup(key >> 6, tb.slot)
+            self.fast.pop(key, None)
+        if self.jit is not None:
+            # Entries of every address space: the page may be mapped anew in any.
+            self.jit.forget_page(vaddr >> 12)
 
     def describe(self) -> dict[str, Any]:
         s = self.state
