@@ -110,12 +110,18 @@ def test(c: Context, k: str = "", jobs: int = 2) -> None:
     c.run(f"{PY} -m pytest {parallel} {select}", pty=False)
 
 
-@task(help={"suite": "all (default), cpu, applets, tiering or boot", "quick": "smoke run"})
-def bench(c: Context, suite: str = "all", quick: bool = False) -> None:
+@task(
+    help={
+        "suite": "all (default), cpu, applets, tiering or boot",
+        "quick": "smoke run",
+        "node": "boot under Node.js too (--no-node leaves out those rows, ~45 minutes)",
+    }
+)
+def bench(c: Context, suite: str = "all", quick: bool = False, node: bool = True) -> None:
     """Benchmarks, reported as ratios against native qemu measured in the same run, and charted."""
     from bench.suites import run_suites
 
-    run_suites(suite, quick)
+    run_suites(suite, quick, node)
 
 
 @task(help={"cases": "number of random sequences", "seed": "first seed (default: random)"})

@@ -58,7 +58,7 @@ def time_to_prompt(
     return elapsed
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, node: bool = True) -> dict[str, Any]:
     from wasmemu_images.image import ensure_image
 
     image = ensure_image()
@@ -67,7 +67,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "-append", image.append]  # fmt: skip
     native = min(time_to_prompt(qemu) for _ in range(1 if quick else 3))
     rows = []
-    if not quick:  # a Node.js boot takes minutes: the smoke run leaves these rows out
+    if node and not quick:  # a Node.js boot takes minutes: the smoke run leaves these rows out
         rows += _node_rows(image, native)
     for mode in ("wasm64", "wasm32"):
         # Each mode boots twice on a translation cache of its own: first empty
@@ -155,8 +155,8 @@ def report(result: dict[str, Any]) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def main(quick: bool = False) -> dict[str, Any]:
-    result = run(quick)
+def main(quick: bool = False, node: bool = True) -> dict[str, Any]:
+    result = run(quick, node)
     report(result)
     print(f"results: {shown(save('boot', result))}")
     return result

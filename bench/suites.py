@@ -17,14 +17,18 @@ SUITES = {
 }
 
 
-def run_suites(suite: str = "all", quick: bool = False) -> list[dict[str, Any]]:
+def run_suites(suite: str = "all", quick: bool = False, node: bool = True) -> list[dict[str, Any]]:
     """Run one suite or all; each prints its table and saves its JSON, then one PNG
     (bench-<timestamp>.png next to the JSON) charts every suite that ran."""
     names = list(SUITES) if suite == "all" else [suite]
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         raise SystemExit(f"unknown suite '{unknown[0]}'; choose one of: all, {', '.join(SUITES)}")
-    results = [importlib.import_module(SUITES[n]).main(quick=quick) for n in names]
+    # Only the boot suite has Node.js rows (about 45 minutes of the full run).
+    results = []
+    for name in names:
+        options = {"node": node} if name == "boot" else {}
+        results.append(importlib.import_module(SUITES[name]).main(quick=quick, **options))
     from bench.chart import write_chart
 
     path = results_dir() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.png"
