@@ -193,7 +193,9 @@ class Process:
         except OSError:
             fds = list(range(256))
         for fd in fds:
-            if fd == self.diag_fd:
+            # The vfork pipe is close-on-exec like every pipe Python makes; closing it
+            # here would let its number be reused before _release_vfork_parent closes it.
+            if fd in (self.diag_fd, self.vfork_pipe):
                 continue
             try:
                 if fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:

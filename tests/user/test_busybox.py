@@ -76,3 +76,13 @@ def test_files_are_listed_created_and_removed(
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"a.txt\nsub\nalpha\nbeta\nb.txt\nsub\n"
     assert (tmp_path / "b.txt").read_text() == "beta\n"
+
+
+def test_vfork_then_exec_releases_the_parent(busybox_riscv64: Path, wasmemu_user: Runner) -> None:
+    """xargs runs each command with vfork + execve: the child's exec must release its
+    waiting parent exactly once, though the pipe that does it is close-on-exec."""
+    r = wasmemu_user(
+        busybox_riscv64, "xargs", "-n", "1", str(busybox_riscv64), "printf", "<%s>",
+        options=TIERS["auto"], stdin=b"x y z\n",
+    )  # fmt: skip
+    assert (r.returncode, r.stdout) == (0, b"<x><y><z>"), r.stderr
