@@ -30,8 +30,8 @@ from bench.common import machine_info, run_wasmemu, save, shown
 # Each line runs a few applets, always as `$Q name`. Pipelines and redirections
 # only (no subshells, no builtins in a pipeline): a forked shell that does not exec
 # would report its parent's counters again. Nothing printed may depend on the
-# time, the user, the host or the work folder's path. No xargs: under wasmemu its
-# vfork children fail when they exec (the vfork pipe is closed as close-on-exec).
+# time, the user, the host or the work folder's path. No xargs: it failed under
+# wasmemu when the suite was written (fixed since), and the recorded runs lack it.
 STEPS = [
     "$Q seq 1 300 | $Q awk '{ printf \"%d line%d %s\\n\", ($1 * 7919) % 1000, $1,"
     " ($1 % 3 ? \"odd\" : \"three\") }' > data.txt",

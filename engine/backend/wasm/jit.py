@@ -13,6 +13,7 @@ exception, or when the budget of TB executions runs out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections import Counter
@@ -77,21 +78,25 @@ class WasmJit:
         self.host_calls: Counter[str] = Counter()  # calls from generated code, by helper
         self.modules = 0
         self.functions = 0
-        self.clear_lookup()
+        # Entry addresses filled since the last clear, by the virtual page of their pc.
+        self._filled_by_page: dict[int, set[int]] = {}
+        self._invalidate_all()
         self._run = self._make_dispatcher()
 
     # -- memory-resident lookup table ------------------------------------------------
     def clear_lookup(self) -> None:
         """Invalidate every entry; only the ones filled since the last clear need writing."""
-        filled = getattr(self, "_filled", None)
-        if filled is None or len(filled) > LOOKUP_ENTRIES // 8:
-            entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
-            self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
+        filled = set().union(*self._filled_by_page.values())
+        if len(filled) > LOOKUP_ENTRIES // 8:
+            self._invalidate_all()
         else:
             for addr in filled:
                 _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
-        self._filled: set[int] = set()
-        self._filled_by_page: dict[int, set[int]] = {}  # virtual page -> entry addresses
+        self._filled_by_page = {}
+
+    def _invalidate_all(self) -> None:
+        entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
+        self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
 
     def forget_page(self, page: int) -> None:
         """Drop every entry for a pc in virtual page `page`, whatever its context."""
@@ -111,7 +116,6 @@ class WasmJit:
     def set_lookup(self, pc: int, table_index: int, context: int = 0) -> None:
         addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
         _ENTRY.pack_into(self.view, addr, pc, table_index, context)
-        self._filled.add(addr)
         page = self._filled_by_page.get(pc >> 12)
         if page is None:
             self._filled_by_page[pc >> 12] = page = set()
@@ -263,6 +267,7 @@ class WasmJit:
         self.functions += functions
         return list(range(first, first + functions))
 
+    @functools.cached_property
     def code_identity(self) -> str:
         """What generated code depends on besides its blocks: addresses and modes baked in.
 

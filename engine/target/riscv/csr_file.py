@@ -41,6 +41,11 @@ SATP_MODES = {0, 8, 9}  # bare, Sv39, Sv48
 SATP_ASID_SHIFT = 44
 SATP_WRITABLE = (0xF << 60) | (0xFFFF << SATP_ASID_SHIFT) | ((1 << 44) - 1)
 
+
+def satp_asid(satp: int) -> int:
+    return (satp >> SATP_ASID_SHIFT) & 0xFFFF
+
+
 CSR_NUMBERS = {
     0x300: "mstatus", 0x302: "medeleg", 0x303: "mideleg", 0x304: "mie", 0x305: "mtvec",
     0x306: "mcounteren", 0x30A: "menvcfg", 0x340: "mscratch", 0x341: "mepc",

@@ -40,11 +40,11 @@ from engine.target.riscv.csr_file import (
     PRV_M,
     PRV_S,
     PRV_U,
-    SATP_ASID_SHIFT,
     TSR,
     TVM,
     TW,
     CsrFile,
+    satp_asid,
 )
 from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
@@ -118,8 +118,7 @@ class SystemCpu:
         self.fetch_mmu = fetch_mmu_index(priv)
         self.flags = tb_flags(priv, data_mmu_index(priv, mstatus), (mstatus & FS) >> FS_SHIFT)
         # The dispatcher's lookup entries are valid for these flags in this address space.
-        asid = (s[st.CSR_SLOT["satp"]] >> SATP_ASID_SHIFT) & 0xFFFF
-        s[st.TB_FLAGS] = self.flags | (asid << LOOKUP_ASID_SHIFT)
+        s[st.TB_FLAGS] = self.flags | (satp_asid(s[st.CSR_SLOT["satp"]]) << LOOKUP_ASID_SHIFT)
 
     def _lookup_context(self, vpc: int) -> int:
         """What a lookup entry for vpc must match: code on a global page runs the same
@@ -152,8 +151,7 @@ class SystemCpu:
         old, new = self._satp, self.csrs.get("satp")
         self._satp = new
         self._flush_translations()
-        same_asid = (old >> SATP_ASID_SHIFT) & 0xFFFF == (new >> SATP_ASID_SHIFT) & 0xFFFF
-        if self.jit is not None and (old >> 60 != new >> 60 or same_asid):
+        if self.jit is not None and (old >> 60 != new >> 60 or satp_asid(old) == satp_asid(new)):
             self.jit.clear_lookup()
 
     def request_tb_flush(self) -> None:
@@ -262,7 +260,7 @@ class SystemCpu:
         slot = self.compiled_before.get(key)
         if slot is not None or self.jit is None:
             return slot
-        module = self.tcache.compiled_module(self.jit.code_identity(), key)
+        module = self.tcache.compiled_module(self.jit.code_identity, key)
         if module is None or id(module) in self.modules_loaded:
             return None
         self.modules_loaded.add(id(module))
@@ -346,13 +344,9 @@ class SystemCpu:
             except GuestException:
                 stats.exit("lookup miss: fetch fault")
                 raise
-            if tb.slot is not None:  # compiled, but not in the dispatcher's lookup table
-                stats.exit("lookup miss: compiled")
-                jit.set_lookup(tb.pc, tb.slot, self._lookup_context(tb.pc))
-                continue
-            stats.exit("lookup miss: not compiled")
+            stats.exit("lookup miss: " + ("compiled" if tb.slot is not None else "not compiled"))
             try:
-                if self._interpret_until_compiled():
+                if self._interpret_until_compiled(tb):
                     stats.exit("exception (interpreted)")
                     return True
             except GuestException:
@@ -362,27 +356,27 @@ class SystemCpu:
                 return False
         return False
 
-    def _interpret_until_compiled(self) -> bool:
-        """Run TBs on the interpreter until the next one is compiled; True on an exception."""
+    def _interpret_until_compiled(self, tb: TB) -> bool:
+        """Run TBs on the interpreter, from `tb` (the one at pc), until the next one is
+        compiled; True on an exception."""
         state = self.state
         eager = self.config.tier == "wasm"
-        while not state[st.EXIT_REQUEST]:
-            vpc = state[st.PC]
-            tb = self._lookup(vpc)
+        while True:
             if tb.slot is not None:
-                self.jit.set_lookup(vpc, tb.slot, self._lookup_context(vpc))
+                self.jit.set_lookup(tb.pc, tb.slot, self._lookup_context(tb.pc))
                 return False
             if eager:
                 self._compile([tb])
-                continue
-            batch = self.queue.ran(tb)
-            if batch:
-                self._compile(batch)
-                if tb.slot is not None:
-                    continue
-            if tb.fn():
-                return True
-        return False
+            else:
+                batch = self.queue.ran(tb)
+                if batch:
+                    self._compile(batch)
+                if tb.slot is None:
+                    if tb.fn():
+                        return True
+                    if state[st.EXIT_REQUEST]:
+                        return False
+            tb = self._lookup(state[st.PC])
 
     def _compile(self, tbs: list[TB]) -> None:
         tbs = [tb for tb in tbs if tb.block is not None and tb.slot is None]
@@ -395,7 +389,7 @@ class SystemCpu:
         if self.tcache is not None:
             keys = tuple(tb.key for tb in tbs)
             names = tuple(h.name for h in helpers)
-            module = self.tcache.store_module(jit.code_identity(), wasm, names, keys)
+            module = self.tcache.store_module(jit.code_identity, wasm, names, keys)
             self.modules_loaded.add(id(module))
         self.stats.compile_seconds += perf_counter() - start
         for tb, slot in zip(tbs, slots, strict=True):
