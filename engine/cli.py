@@ -360,6 +360,8 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
                 counters["module_cache_misses"] = host.module_cache_misses
             counters["instret"] = machine.state[INSTRET]
             counters["seconds"] = time.perf_counter() - start
+            counters["wasm"] = None if host is None else config.wasm
+            counters["ram_apart"] = machine.ram_apart
             with open(stats_file, "w") as f:
                 json.dump(counters, f, indent=1)
         return status

@@ -11,15 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from engine.ram_access import RamLike
+
 # Value types of helper signatures, as Wasm spells them.
 I32, I64 = "i32", "i64"
 
 
 class WasmHost(Protocol):
     supports_memory64: bool
+    # Whether wasm64 keeps guest RAM in a 64-bit memory of its own, apart from a
+    # 32-bit memory holding everything else (Pyodide's heap); see create_ram_memory.
+    ram_apart: bool
 
     def create_memory(self, pages: int, memory64: bool) -> Any:
         """A fixed-size linear memory of `pages` 64 KiB pages (it never grows or moves)."""
+
+    def create_ram_memory(self, pages: int) -> tuple[Any, RamLike]:
+        """Guest RAM in a 64-bit memory of its own, for a second memory import: the
+        memory, and what Python reads and writes it through (engine.ram_access)."""
 
     def memory_view(self, memory: Any) -> memoryview:
         """A zero-copy writable byte view of the whole memory."""

@@ -1,8 +1,10 @@
 """Which WebAssembly host runs generated code here, and which address mode it prefers.
 
 Natively that is wasmtime; under Pyodide (sys.platform "emscripten") it is the
-JavaScript engine Pyodide runs in. `--wasm auto` resolves to the host's
-preferred mode, so one command line works everywhere.
+JavaScript engine Pyodide runs in. `--wasm auto` resolves to wasm64 wherever
+the engine can run it (natively; under Pyodide with memory64 and
+multi-memory, as on Node.js 24) and to wasm32 elsewhere, so one command line
+works everywhere.
 """
 
 from __future__ import annotations
@@ -21,11 +23,16 @@ def resolve_wasm_mode(requested: str) -> str:
     """ "auto" becomes this host's preferred mode; explicit modes pass through."""
     if requested != "auto":
         return requested
-    return "wasm32" if running_in_pyodide() else "wasm64"
+    if running_in_pyodide():
+        from engine.host.js_host import wasm64_available
+
+        return "wasm64" if wasm64_available() else "wasm32"
+    return "wasm64"
 
 
 def create_host(memory64: bool) -> Any:
-    """The WasmHost for this process; a JS host refuses memory64 with a HostError."""
+    """The WasmHost for this process; a JS host without the features wasm64 needs
+    refuses memory64 with a HostError."""
     if running_in_pyodide():
         from engine.host.js_host import JsHost
 

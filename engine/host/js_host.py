@@ -7,9 +7,16 @@ device models, which touch guest RAM and CPU state all the time. So guest
 RAM, CPU state, the TLB and the lookup table live in a bytearray inside
 Pyodide's own heap, and generated modules import Pyodide's memory itself:
 Python sees the region as a plain memoryview, generated code addresses it at
-`memory_address(memory)`. That memory has 32-bit addresses, so this host runs
-the wasm32 variant; `memory64_available()` tells whether the engine could
-run memory64 code at all, for the error message when wasm64 is asked for.
+`memory_address(memory)`. That memory has 32-bit addresses, which is the
+wasm32 variant.
+
+The wasm64 variant needs a 64-bit memory, which Pyodide's heap cannot be, so
+there guest RAM moves into a 64-bit WebAssembly.Memory of its own, which
+generated code imports as a second memory (multi-memory), while the CPU
+state, TLB and lookup table stay in the heap. Python reaches that RAM
+through `JsRam`, one JavaScript call per access: the price wasm64 pays under
+Pyodide on the interpreter tier, the page walks in Python and device DMA.
+`wasm64_available()` says whether the engine has memory64 and multi-memory.
 
 Calls cross Python -> JavaScript -> Wasm and back through small JavaScript
 wrappers made once per function, which turn i64 values into BigInt and back
@@ -21,6 +28,7 @@ hands the original Python exception back to the Python caller.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,15 +37,42 @@ from engine.backend.wasm.reader import Signature, export_signatures
 
 _GLUE = r"""
 (() => {
-  const asPython = (t, name) => t === "i64" ? `BigInt.asUintN(64, ${name})` : name;
+  // i64 values reach Python as Numbers when exact (Pyodide makes those plain ints),
+  // else as BigInt, which Pyodide turns into a JsBigInt that JsHost.function
+  // converts: JsBigInt arithmetic runs in Python, about 9x slower than int's.
+  const asPython = (t, name) => t === "i64" ? `small(BigInt.asUintN(64, ${name}))` : name;
   const asWasm = (t, expr) => t === "i64" ? `BigInt(${expr})`
     : t === "i32" ? `Number(BigInt.asIntN(32, BigInt(${expr})))` : expr;
   const names = (n) => Array.from({length: n}, (_, i) => `a${i}`);
+  const small = (v) => v <= 0x1fffffffffffffn && v >= -0x1fffffffffffffn ? Number(v) : v;
   return {
     memory64Available() {
       // A module that only declares a 64-bit memory: valid iff the engine has memory64.
       const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 4, 1]);
       try { return WebAssembly.validate(bytes); } catch { return false; }
+    },
+    multiMemoryAvailable() {
+      // A module declaring two memories: valid iff the engine has multi-memory.
+      const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 5, 2, 0, 1, 0, 1]);
+      try { return WebAssembly.validate(bytes); } catch { return false; }
+    },
+    // Guest RAM in a 64-bit memory of its own, with the accessors Python uses in
+    // place of struct (one call per access; ranges copy through the byte array).
+    guestRam(pages) {
+      const size = BigInt(pages);
+      const memory = new WebAssembly.Memory({initial: size, maximum: size, address: "i64"});
+      const bytes = new Uint8Array(memory.buffer), view = new DataView(memory.buffer);
+      return {
+        memory, bytes,
+        "<B": (o) => bytes[o], "<b": (o) => view.getInt8(o),
+        "<H": (o) => view.getUint16(o, true), "<h": (o) => view.getInt16(o, true),
+        "<I": (o) => view.getUint32(o, true), "<i": (o) => view.getInt32(o, true),
+        "<Q": (o) => small(view.getBigUint64(o, true)),
+        "<q": (o) => small(view.getBigInt64(o, true)),
+        "=B": (o, v) => { bytes[o] = v; }, "=H": (o, v) => view.setUint16(o, v, true),
+        "=I": (o, v) => view.setUint32(o, v, true),
+        "=Q": (o, v) => view.setBigUint64(o, BigInt(v), true),
+      };
     },
     table(size) { return new WebAssembly.Table({element: "anyfunc", initial: size}); },
     globalI32(value) { return new WebAssembly.Global({value: "i32", mutable: false}, value); },
@@ -47,7 +82,7 @@ _GLUE = r"""
       const args = names(params.length);
       const call = `fn(${args.map((a, i) => asPython(params[i], a)).join(", ")})`;
       const body = result ? `return ${asWasm(result, call)};` : `${call};`;
-      return new Function("fn", `return (${args.join(", ")}) => { ${body} };`)(fn);
+      return new Function("fn", "small", `return (${args.join(", ")}) => { ${body} };`)(fn, small);
     },
     // An exported Wasm function as Python calls it.
     caller(func, params) {
@@ -88,6 +123,57 @@ class JsMemory:
     address: int
 
 
+class JsRam:
+    """Guest RAM in a 64-bit WebAssembly.Memory (the wasm64 variant), as Python reaches it.
+
+    Python's heap cannot view that memory, so every access is a JavaScript call:
+    a byte or a word through `unpacker`/`packer` (engine.ram_access), a range
+    copied in or out. Generated code imports `js` as its second memory.
+    """
+
+    def __init__(self, glue: Any, pages: int) -> None:
+        self._ram = glue.guestRam(pages)
+        self.js = self._ram.memory
+        self._bytes = self._ram.bytes
+        self._byte = getattr(self._ram, "<B")
+        self.size = pages << 16
+        self.pages = pages
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _range(self, key: slice) -> tuple[int, int]:
+        start, stop, step = key.indices(self.size)
+        if step != 1:
+            raise ValueError("guest RAM ranges are contiguous")
+        return start, max(start, stop)
+
+    def __getitem__(self, key: int | slice) -> Any:
+        if isinstance(key, slice):
+            start, stop = self._range(key)
+            return memoryview(self._bytes.subarray(start, stop).to_bytes())
+        if not 0 <= key < self.size:
+            raise IndexError(f"guest RAM offset {key:#x} out of range")
+        return self._byte(key)
+
+    def __setitem__(self, key: slice, data: Any) -> None:
+        start, stop = self._range(key)
+        if len(data) != stop - start:
+            raise ValueError(f"{len(data)} bytes do not fill a {stop - start}-byte range")
+        if stop > start:
+            self._bytes.subarray(start, stop).assign(data)
+
+    def unpacker(self, fmt: str) -> Any:
+        load = getattr(self._ram, fmt)
+        if fmt in ("<Q", "<q"):  # a BigInt beyond 2**53 arrives as a JsBigInt: make it an int
+            return lambda _ram, offset: (int(load(offset)),)
+        return lambda _ram, offset: (load(offset),)
+
+    def packer(self, fmt: str) -> Any:
+        store = getattr(self._ram, "=" + fmt.removeprefix("<"))
+        return lambda _ram, offset, value: store(offset, value)
+
+
 @dataclass
 class JsInstance:
     js: Any
@@ -100,26 +186,43 @@ def _pyodide_memory() -> Any:
     return pyodide_js._module.memory
 
 
+@functools.cache
+def _glue() -> Any:
+    from pyodide.code import run_js  # type: ignore[import-not-found]
+
+    return run_js(_GLUE)
+
+
+def wasm64_available() -> bool:
+    """Whether this JavaScript engine can run the wasm64 variant: a 64-bit memory for
+    guest RAM next to Pyodide's 32-bit heap needs memory64 and multi-memory."""
+    return bool(_glue().memory64Available()) and bool(_glue().multiMemoryAvailable())
+
+
 class JsHost:
     """WasmHost for Pyodide: generated modules compiled and instantiated by the JS engine."""
 
-    supports_memory64 = False  # see the module docstring
     module_cache = None
     call_path = "pyodide"
 
     def __init__(self, memory64: bool = False) -> None:
-        from pyodide.code import run_js  # type: ignore[import-not-found]
         from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
-        self._glue = run_js(_GLUE)
+        self._glue = _glue()
         self._create_proxy, self._to_js = create_proxy, to_js
-        if memory64:
-            raise HostError(wasm64_refusal(self.memory64_available()))
+        self.supports_memory64 = self.memory64_available()
+        if memory64 and not wasm64_available():
+            raise HostError(wasm64_refusal(self.supports_memory64))
+        # wasm64: RAM in a 64-bit memory apart from the heap (see the module docstring).
+        self.ram_apart = memory64
         self._proxies: list[Any] = []  # host functions live as long as the host
         self.modules_instantiated = 0
 
     def memory64_available(self) -> bool:
         return bool(self._glue.memory64Available())
+
+    def multi_memory_available(self) -> bool:
+        return bool(self._glue.multiMemoryAvailable())
 
     def cache_modules(self, folder: object) -> None:
         """The JS engine keeps no compiled code between runs here; nothing to set up."""
@@ -127,7 +230,8 @@ class JsHost:
     # -- memory and table --------------------------------------------------------------------
     def create_memory(self, pages: int, memory64: bool) -> JsMemory:
         if memory64:
-            raise HostError(wasm64_refusal(self.memory64_available()))
+            raise HostError("Pyodide's heap has 32-bit addresses; 64-bit memory is only "
+                            "for guest RAM apart from it (create_ram_memory)")  # fmt: skip
         size = pages << 16
         buffer = bytearray(size + 0xFFFF)
         pin = (ctypes.c_char * len(buffer)).from_buffer(buffer)
@@ -135,13 +239,19 @@ class JsHost:
         offset = -start & 0xFFFF  # 64 KiB aligned, like a memory of its own
         return JsMemory(_pyodide_memory(), buffer, pin, offset, size, start + offset)
 
+    def create_ram_memory(self, pages: int) -> tuple[JsRam, JsRam]:
+        ram = JsRam(self._glue, pages)
+        return ram, ram
+
     def memory_view(self, memory: JsMemory) -> memoryview:
         return memoryview(memory.buffer)[memory.offset : memory.offset + memory.size]
 
     def memory_address(self, memory: JsMemory) -> int:
         return memory.address
 
-    def memory_import(self, memory: JsMemory) -> tuple[int, int | None]:
+    def memory_import(self, memory: JsMemory | JsRam) -> tuple[int, int | None]:
+        if isinstance(memory, JsRam):
+            return memory.pages, memory.pages
         # Pyodide's heap grows as Python allocates; any size at least this one matches.
         return (memory.address + memory.size + 0xFFFF) >> 16, None
 
@@ -163,14 +273,14 @@ class JsHost:
     ) -> Any:
         if len(results) > 1 or any(t not in ("i32", "i64") for t in (*params, *results)):
             raise ValueError(f"unsupported host function type {list(params)} -> {list(results)}")
-        proxy = self._create_proxy(fn)
+        proxy = self._create_proxy(_plain_ints(fn, params))
         self._proxies.append(proxy)
         return self._glue.hostFunction(
             proxy, self._to_js(list(params)), results[0] if results else None
         )
 
     def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> JsInstance:
-        given = [imp.js if isinstance(imp, JsMemory) else imp for imp in imports]
+        given = [imp.js if isinstance(imp, JsMemory | JsRam) else imp for imp in imports]
         js = self._glue.instantiate(self._to_js(wasm), self._to_js(given))
         self.modules_instantiated += 1
         return JsInstance(js, export_signatures(wasm))
@@ -188,14 +298,19 @@ class JsHost:
             raise ValueError(str(message))
 
 
+def _plain_ints(fn: Callable[..., Any], params: Sequence[str]) -> Callable[..., Any]:
+    """fn with its i64 arguments made plain ints (see the glue's `small`)."""
+    if "i64" not in params:
+        return fn
+    names = [f"a{k}" for k in range(len(params))]
+    given = [f"int({a})" if t == "i64" else a for a, t in zip(names, params, strict=True)]
+    return eval(f"lambda {', '.join(names)}: fn({', '.join(given)})", {"fn": fn, "int": int})
+
+
 def wasm64_refusal(memory64_available: bool) -> str:
-    if not memory64_available:
-        return (
-            "wasm64 needs WebAssembly memory64, which this JavaScript engine lacks "
-            "(Node.js 24+, Chrome 133+ and Firefox 134+ have it); use --wasm wasm32"
-        )
+    lacking = "memory64" if not memory64_available else "multi-memory"
     return (
-        "wasm64 is not available under Pyodide yet: Python there can share only Pyodide's "
-        "own 32-bit memory with generated code without a JavaScript call per access; "
-        "use --wasm wasm32 (the default here)"
+        f"wasm64 needs WebAssembly {lacking}, which this JavaScript engine lacks "
+        "(Node.js 24+, Chrome 133+ and Firefox 134+ have memory64 and multi-memory); "
+        "use --wasm wasm32"
     )

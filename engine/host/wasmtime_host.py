@@ -161,6 +161,7 @@ def _unchecked_api() -> tuple[_RawApi | None, str]:
 
 class WasmtimeHost:
     supports_memory64 = True
+    ram_apart = False  # Python views any memory here; one memory of either width serves
 
     def __init__(self, memory64: bool = True, fast_calls: bool | None = None) -> None:
         """A wasmtime engine and store.
@@ -207,6 +208,10 @@ class WasmtimeHost:
     def create_memory(self, pages: int, memory64: bool) -> wasmtime.Memory:
         limits = wasmtime.Limits(pages, pages)
         return wasmtime.Memory(self.store, wasmtime.MemoryType(limits, is_64=memory64))
+
+    def create_ram_memory(self, pages: int) -> tuple[wasmtime.Memory, memoryview]:
+        memory = self.create_memory(pages, memory64=True)
+        return memory, self.memory_view(memory)
 
     def memory_view(self, memory: wasmtime.Memory) -> memoryview:
         size = memory.data_len(self.store)

@@ -60,9 +60,13 @@ class MachineConfig:
     virtio: list[VirtioDevice] = field(default_factory=list)
     # Where translations persist between runs (engine.tcache); None: not at all.
     tcache_dir: str | None = None
+    # wasm64 with guest RAM in a 64-bit memory of its own, as under Pyodide, where
+    # it is the only way; elsewhere for tests of that layout.
+    ram_apart: bool = False
 
 
-# Linear memory of the Wasm tiers: state and TLB low, the TB lookup table, then RAM.
+# Linear memory of the Wasm tiers: state and TLB low, the TB lookup table, then RAM
+# (unless RAM has a memory of its own: MachineConfig.ram_apart).
 STATE_BASE = 0x1000
 TLB_BASE = 0x10000
 TLB_ENTRIES = 256
@@ -121,6 +125,7 @@ class VirtMachine:
         cfg = self.config
         self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
         self.host: Any = None  # the WebAssembly host, on the Wasm tiers
+        self.ram_apart = False  # guest RAM in a Wasm memory of its own (wasm64 under Pyodide)
         if cfg.tier.tier == "interp":
             self.ram = memoryview(bytearray(cfg.ram_size))
             self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
@@ -137,27 +142,38 @@ class VirtMachine:
         if cfg.tcache_dir:
             host.cache_modules(cfg.tcache_dir)
         self.host = host
-        pages = (RAM_LINEAR + cfg.ram_size + 0xFFFF) >> 16
-        memory = host.create_memory(pages, memory64)
+        self.ram_apart = apart = memory64 and (host.ram_apart or cfg.ram_apart)
+        ram_pages = (cfg.ram_size + 0xFFFF) >> 16
+        memory = host.create_memory((RAM_LINEAR >> 16) + (0 if apart else ram_pages),
+                                    memory64 and not apart)  # fmt: skip
         view = host.memory_view(memory)
         # Python works on view offsets; generated code on addresses `base` further on.
         base = host.memory_address(memory)
-        self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
+        ram_memory = None
+        if apart:
+            ram_memory, self.ram = host.create_ram_memory(ram_pages)
+            ram_linear = 0  # RAM starts memory 1
+        else:
+            self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
+            ram_linear = base + RAM_LINEAR
         self.state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
-        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, base + RAM_LINEAR, CODE_BITMAP, self.ram_base)
+        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, ram_linear, CODE_BITMAP, self.ram_base)
         self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus, tlb)
         layout = Layout(
-            memory64=memory64, state_base=base + STATE_BASE, guest_base=0, guest_low=0,
-            guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
+            memory64=memory64 and not apart, state_base=base + STATE_BASE, guest_base=0,
+            guest_low=0, guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE,
+            tval_slot=st.EXC_TVAL,
             softmmu=SoftmmuLayout(
                 base + TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
-                ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=base + RAM_LINEAR,
+                ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=ram_linear,
                 code_bitmap=base + CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
-                mstatus_slot=st.CSR_SLOT["mstatus"],
+                mstatus_slot=st.CSR_SLOT["mstatus"], ram_memory=1 if apart else 0,
+                ram_memory64=apart,
             ),
         )  # fmt: skip
         env = _Forward()
-        jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu)
+        jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu,
+                      ram_memory=ram_memory)  # fmt: skip
         self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit, self.tcache)
         env.target = self.cpu
 

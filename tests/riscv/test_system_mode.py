@@ -43,7 +43,9 @@ def build(tmp: Path, source: str) -> bytes:
     return out.read_bytes()
 
 
-MODES = ["interp", "wasm64", "wasm32"]
+# "wasm64-apart": guest RAM in a 64-bit memory of its own next to a 32-bit memory
+# holding the state, as wasm64 runs under Pyodide.
+MODES = ["interp", "wasm64", "wasm32", "wasm64-apart"]
 
 
 @pytest.fixture(params=MODES)
@@ -63,7 +65,8 @@ def run(code: bytes, mode: str = "interp", max_steps: int = 10_000) -> tuple[Sys
         from engine.target.riscv.cpu import TierConfig
 
         config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier="wasm"),
-                               wasm=mode)  # fmt: skip
+                               wasm=mode.removesuffix("-apart"),
+                               ram_apart=mode.endswith("-apart"))  # fmt: skip
         from engine.machine.console import PipeConsole
 
         machine = VirtMachine(config, PipeConsole())

@@ -65,6 +65,25 @@ def test_memory_import_load_and_store(memory64: bool) -> None:
     assert bytes(host.memory_view(mem)[24:32]) == b"\xfe" + b"\xff" * 7
 
 
+def test_a_second_memory_of_the_other_width_is_addressed_by_index() -> None:
+    # Under Pyodide the state lives in a 32-bit memory and guest RAM in a 64-bit one.
+    host = WasmtimeHost(memory64=True)
+    state, ram = host.create_memory(1, memory64=False), host.create_memory(1, memory64=True)
+    m = Module()
+    m.import_memory("env", "mem", 1, 1)
+    m.import_memory("env", "ram", 1, 1, memory64=True)
+    c = Code()
+    # ram[40] = state[8] + 1, then return ram[40]
+    c.i64_const(40).i32_const(0).mem(Op.I64_LOAD, 8).i64_const(1).op(Op.I64_ADD)
+    c.mem(Op.I64_STORE, 0, memory=1)
+    c.i64_const(0).mem(Op.I64_LOAD, 40, memory=1).op(Op.END)
+    m.export_func("f", m.function(m.type((), (ValType.I64,)), [], c))
+    inst = host.instantiate(m.encode(), [state, ram])
+    host.memory_view(state)[8:16] = (41).to_bytes(8, "little")
+    assert host.export(inst, "f")() == 42
+    assert host.memory_view(ram)[40] == 42 and host.memory_view(state)[40] == 0
+
+
 def test_an_engine_without_memory64_rejects_memory64_modules() -> None:
     """Makes the wasm32 proof meaningful: the check really is switched off."""
     no64 = WasmtimeHost(memory64=False)

@@ -57,6 +57,11 @@ class SoftmmuLayout:
     satp_slot: int = 0
     mstatus_slot: int = 0
     entry_bytes: int = 32
+    # Guest RAM in a memory of its own (index 1, its address width given), as
+    # under Pyodide, whose 32-bit heap holds the state while RAM is 64-bit; 0
+    # when RAM shares memory 0 with everything else.
+    ram_memory: int = 0
+    ram_memory64: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,12 @@ class Layout:
     @property
     def addr_type(self) -> ValType:
         return ValType.I64 if self.memory64 else ValType.I32
+
+    @property
+    def ram_memory64(self) -> bool:
+        """Whether addresses into guest RAM (TLB addend results) are i64."""
+        sm = self.softmmu
+        return sm.ram_memory64 if sm is not None and sm.ram_memory else self.memory64
 
 
 _WASM_TYPE = {Type.I32: ValType.I32, Type.I64: ValType.I64}
@@ -427,7 +438,7 @@ class FunctionCompiler:
     def _tlb_host_address(self) -> None:
         c = self.code
         c.get(self.scratch_addr).get(self.scratch_entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
-        if not self.layout.memory64:
+        if not self.layout.ram_memory64:
             c.op(Op.I32_WRAP_I64)
 
     def _refill(self, access: int, mmu: int, size: int) -> None:
@@ -445,12 +456,12 @@ class FunctionCompiler:
         self._tlb_lookup(addr, memop.size, mmu, 0)
         c.block(Op.IF, ValType.I64)
         self._tlb_host_address()
-        c.mem(_LOAD[memop], 0)
+        c.mem(_LOAD[memop], 0, memory=self.layout.softmmu.ram_memory)
         c.op(Op.ELSE)
         self._refill(0, mmu, memop.size)
         c.block(Op.IF, ValType.I64)
         self._tlb_host_address()
-        c.mem(_LOAD[memop], 0)
+        c.mem(_LOAD[memop], 0, memory=self.layout.softmmu.ram_memory)
         c.op(Op.ELSE)
         c.get(self.scratch_addr).i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
         c.call(self.support.slow_load)
@@ -476,7 +487,7 @@ class FunctionCompiler:
         c.op(Op.END)
         self._tlb_host_address()
         c.get(self.scratch_value)
-        c.mem(_STORE[memop], 0)
+        c.mem(_STORE[memop], 0, memory=self.layout.softmmu.ram_memory)
         c.op(Op.END)
 
     def _mul_high(self, opc: Opc, a: Value, b: Value, t: Type) -> None:

@@ -232,10 +232,18 @@ class Code:
         self.buf += uleb(type_index) + uleb(table)
         return self
 
-    def mem(self, opcode: Op, offset: int = 0, align: int | None = None) -> Code:
-        """A load or store; memory64 offsets may exceed 32 bits."""
+    def mem(self, opcode: Op, offset: int = 0, align: int | None = None, memory: int = 0) -> Code:
+        """A load or store; memory64 offsets may exceed 32 bits.
+
+        Memory 0 keeps the classic memarg; another memory (multi-memory) sets bit
+        6 of the alignment field and names its index before the offset."""
         self.buf.append(opcode)
-        self.buf += uleb(ALIGN[opcode] if align is None else align) + uleb(offset)
+        flags = ALIGN[opcode] if align is None else align
+        if memory:
+            self.buf += uleb(flags | 0x40) + uleb(memory)
+        else:
+            self.buf += uleb(flags)
+        self.buf += uleb(offset)
         return self
 
     def bytes(self) -> bytes:

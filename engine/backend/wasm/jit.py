@@ -1,7 +1,8 @@
 """The Wasm tier: batches of TBs compiled into modules, and the dispatcher that runs them.
 
 All generated modules import one linear memory (guest RAM, CPU state, the TB
-lookup table) and one funcref table. A batch of TBs becomes one module whose
+lookup table), or two when guest RAM has a memory of its own, and one
+funcref table. A batch of TBs becomes one module whose
 element segment places its functions at fresh table slots when it is
 instantiated, so no per-function table writes cross the host boundary.
 
@@ -59,12 +60,18 @@ class WasmJit:
         lookup_base: int,
         env: Any,
         softmmu: Any = None,
+        ram_memory: Any = None,
     ) -> None:
         """`softmmu` (system mode) provides slow_load(vaddr, memop, mmu, pc) and
-        slow_store(vaddr, value, memop, mmu, pc) for TLB misses."""
+        slow_store(vaddr, value, memop, mmu, pc) for TLB misses. `ram_memory` is
+        guest RAM's own memory when the layout puts RAM in memory 1."""
         self.host = host
         self.softmmu_hooks = softmmu
         self.memory = memory
+        self.ram_memory = ram_memory
+        sm = layout.softmmu
+        if (ram_memory is not None) != bool(sm is not None and sm.ram_memory):
+            raise ValueError("a RAM memory is given exactly when the layout puts RAM in memory 1")
         self.layout = layout
         self.lookup_base = lookup_base
         self.env = env
@@ -72,6 +79,7 @@ class WasmJit:
         # The lookup table's address as generated code sees it (the view starts at 0).
         self.lookup_address = lookup_base + host.memory_address(memory)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
+        self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
         self.table = host.create_table(1024)
         self.table_used = 0
         self.host_functions: dict[Helper, Any] = {}
@@ -131,7 +139,15 @@ class WasmJit:
     def _import_shared(self, m: Module) -> None:
         least, most = self.memory_limits
         m.import_memory("env", "mem", least, most, memory64=self.layout.memory64)
+        if self.ram_limits is not None:
+            least, most = self.ram_limits
+            m.import_memory("env", "ram", least, most, memory64=self.layout.ram_memory64)
         m.import_table("env", "tbs", 0)
+
+    def _shared_imports(self) -> list[Any]:
+        """What _import_shared declares, in its order."""
+        ram = [] if self.ram_memory is None else [self.ram_memory]
+        return [self.memory, *ram, self.table]
 
     def _make_dispatcher(self) -> Any:
         lay = self.layout
@@ -180,7 +196,7 @@ class WasmJit:
         m.export_func("run", run)
         if sm is not None:
             m.export_func("refill", add_refill(m, lay))
-        instance = self.host.instantiate(m.encode(), [self.memory, self.table])
+        instance = self.host.instantiate(m.encode(), self._shared_imports())
         self._refill = self.host.exported(instance, "refill") if sm is not None else None
         return self.host.export(instance, "run")
 
@@ -257,7 +273,7 @@ class WasmJit:
         need = first + functions - self.host.table_size(self.table)
         if need > 0:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
-        imports = [self.memory, self.table, self.host.global_i32(first)]
+        imports = [*self._shared_imports(), self.host.global_i32(first)]
         imports += [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
             imports += [*self._slow_paths(), self._refill]
@@ -272,7 +288,7 @@ class WasmJit:
         """What generated code depends on besides its blocks: addresses and modes baked in.
 
         Modules kept from an earlier run are only valid under the same identity."""
-        layout = (repr(self.layout), self.lookup_address, self.memory_limits)
+        layout = (repr(self.layout), self.lookup_address, self.memory_limits, self.ram_limits)
         return hashlib.blake2b(repr(layout).encode(), digest_size=10).hexdigest()
 
     def _slow_paths(self) -> list[Any]:

@@ -78,8 +78,9 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.i64_const(sm.ram_size - 8).op(Op.I64_GT_U)
     if_true_decline()
     c.get(PA).i64_const(sm.ram_linear).op(Op.I64_ADD)
-    linear()
-    c.mem(Op.I64_LOAD).tee(PTE)
+    if not layout.ram_memory64:
+        c.op(Op.I32_WRAP_I64)
+    c.mem(Op.I64_LOAD, memory=sm.ram_memory).tee(PTE)
     # invalid, or reserved bits set: let the host raise the fault
     c.i64_const(PTE_V).op(Op.I64_AND).op(Op.I64_EQZ)
     c.get(PTE).i64_const(54).op(Op.I64_SHR_U).op(Op.I64_EQZ).op(Op.I32_EQZ).op(Op.I32_OR)

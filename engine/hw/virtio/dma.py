@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from engine.ram_access import RamLike, unpacker
+
 PAGE_SHIFT = 12
 
 
@@ -27,13 +29,15 @@ class GuestRam:
 
     def __init__(
         self,
-        ram: memoryview,
+        ram: RamLike,
         ram_base: int,
         before_write: Callable[[int, int], None] | None = None,
     ) -> None:
         self.ram = ram
         self.ram_base = ram_base
         self.ram_end = ram_base + len(ram)
+        self._u16, self._u32 = unpacker(ram, "<H"), unpacker(ram, "<I")
+        self._u64 = unpacker(ram, "<Q")
         # (first page, last page) about to be written, inclusive.
         self.before_write = before_write or (lambda first, last: None)
 
@@ -59,13 +63,13 @@ class GuestRam:
             self.ram[off : off + length] = data
 
     def u16(self, paddr: int) -> int:
-        return struct.unpack_from("<H", self.ram, self._offset(paddr, 2))[0]
+        return self._u16(self.ram, self._offset(paddr, 2))[0]
 
     def u32(self, paddr: int) -> int:
-        return struct.unpack_from("<I", self.ram, self._offset(paddr, 4))[0]
+        return self._u32(self.ram, self._offset(paddr, 4))[0]
 
     def u64(self, paddr: int) -> int:
-        return struct.unpack_from("<Q", self.ram, self._offset(paddr, 8))[0]
+        return self._u64(self.ram, self._offset(paddr, 8))[0]
 
     def put_u16(self, paddr: int, value: int) -> None:
         self.write(paddr, struct.pack("<H", value & 0xFFFF))

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
+from engine.ram_access import RamLike, packer, unpacker
 from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import (
     ACCESS_EXEC,
@@ -85,7 +86,7 @@ class SoftMmu:
     def __init__(
         self,
         state: memoryview,
-        ram: memoryview,
+        ram: RamLike,
         ram_base: int,
         bus: Bus,
         linear_tlb: LinearTlb | None = None,
@@ -101,18 +102,20 @@ class SoftMmu:
         # so that a store reaches `on_code_write(page)` before it lands.
         self.code_pages: set[int] = set()
         self.on_code_write: Callable[[int], None] = lambda page: None
+        self._u16, self._u64 = unpacker(ram, "<H"), unpacker(ram, "<Q")
+        self._p64 = packer(ram, "<Q")
         self._bind()
 
     # -- physical memory ------------------------------------------------------------
     def _pte_load(self, paddr: int) -> int:
         if self.ram_base <= paddr <= self.ram_end - 8:
-            return struct.unpack_from("<Q", self.ram, paddr - self.ram_base)[0]
+            return self._u64(self.ram, paddr - self.ram_base)[0]
         raise GuestException(Cause.LOAD_ACCESS_FAULT, paddr)
 
     def _pte_store(self, paddr: int, value: int) -> None:
         if paddr >> 12 in self.code_pages:
             self.on_code_write(paddr >> 12)
-        struct.pack_into("<Q", self.ram, paddr - self.ram_base, value)
+        self._p64(self.ram, paddr - self.ram_base, value)
 
     def mark_code_page(self, page: int) -> None:
         """Translated code now comes from physical page `page`: revoke write access to it."""
@@ -192,8 +195,7 @@ class SoftMmu:
     def fetch16(self, vaddr: int, mmu_idx: int) -> int:
         e = self.tlb[mmu_idx].get(vaddr >> 12)
         if e is not None and e[1] & PTE_X:
-            off = e[0] + (vaddr & 0xFFF)
-            return self.ram[off] | (self.ram[off + 1] << 8)
+            return self._u16(self.ram, e[0] + (vaddr & 0xFFF))[0]
         return self.phys_read(self.translate(vaddr, ACCESS_EXEC, mmu_idx), 2, ACCESS_EXEC)
 
     def fetch_is_global(self, vaddr: int, mmu_idx: int) -> bool:
@@ -243,7 +245,7 @@ class SoftMmu:
         slow_load, slow_store = self._slow_load, self._slow_store
 
         def make_loader(size: int, signed: bool) -> Callable[[int, int, int], int]:
-            unpack = struct.Struct(_FORMATS[size][1 if signed else 0]).unpack_from
+            unpack = unpacker(ram, _FORMATS[size][1 if signed else 0])
             last = 0x1000 - size
 
             def load(a: int, pc: int, mmu: int = 0) -> int:
@@ -255,7 +257,7 @@ class SoftMmu:
             return load
 
         def make_storer(size: int) -> Callable[[int, int, int, int], None]:
-            pack = struct.Struct(_FORMATS[size][0]).pack_into
+            pack = packer(ram, _FORMATS[size][0])
             mask = (1 << (8 * size)) - 1
             last = 0x1000 - size
 
