@@ -84,7 +84,8 @@ def run(quick: bool = False, node: bool = True) -> dict[str, Any]:
 
 
 def _node_rows(image: Any, native: float) -> list[dict[str, Any]]:
-    """The engine under Pyodide on Node 20 and Node 24 (packaging/node/run.mjs), wasm32."""
+    """The engine under Pyodide on Node 20 and Node 24 (packaging/node/run.mjs), each in
+    the variant `--wasm auto` picks there (wasm32 on Node 20, wasm64 on Node 24)."""
     from wasmemu_images.node_setup import ensure_node_modules, node24_binary
     from wasmemu_images.web_bundle import build_bundle
 
@@ -100,8 +101,10 @@ def _node_rows(image: Any, native: float) -> list[dict[str, Any]]:
                 cmd = [node, str(ROOT / "packaging" / "node" / "run.mjs"), "--bundle",
                        str(bundle), "--stats", "/cache/stats.json"]  # fmt: skip
                 seconds = time_to_prompt(cmd, timeout=1800, env={"WASMEMU_CACHE": cache})
-                row = _row(f"wasmemu {label} (Pyodide) wasm32, {state} cache", seconds, native,
-                           json.loads(stats.read_text() or "{}"))  # fmt: skip
+                ran = json.loads(stats.read_text() or "{}")
+                mode = ran.get("wasm", "?")
+                row = _row(f"wasmemu {label} (Pyodide) {mode}, {state} cache", seconds, native,
+                           ran)  # fmt: skip
                 rows.append(row)
     return rows
 

@@ -362,6 +362,8 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
             counters["seconds"] = time.perf_counter() - start
             counters["wasm"] = None if host is None else config.wasm
             counters["ram_apart"] = machine.ram_apart
+            if machine.cpu.jit is not None:  # kept modules are reused only under the same one
+                counters["code_identity"] = machine.cpu.jit.code_identity
             with open(stats_file, "w") as f:
                 json.dump(counters, f, indent=1)
         return status

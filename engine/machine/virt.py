@@ -123,10 +123,10 @@ class VirtMachine:
 
     def _create_cpu(self) -> None:
         cfg = self.config
-        self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
         self.host: Any = None  # the WebAssembly host, on the Wasm tiers
         self.ram_apart = False  # guest RAM in a Wasm memory of its own (wasm64 under Pyodide)
         if cfg.tier.tier == "interp":
+            self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
             self.ram = memoryview(bytearray(cfg.ram_size))
             self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
             self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
@@ -148,7 +148,11 @@ class VirtMachine:
                                     memory64 and not apart)  # fmt: skip
         view = host.memory_view(memory)
         # Python works on view offsets; generated code on addresses `base` further on.
+        # Under Pyodide `base` is a heap address baked into generated code, so kept
+        # modules are reusable only if it repeats from run to run: allocate before
+        # loading the translation cache, whose size changes between runs.
         base = host.memory_address(memory)
+        self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
         ram_memory = None
         if apart:
             ram_memory, self.ram = host.create_ram_memory(ram_pages)
