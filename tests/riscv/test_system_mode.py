@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,66 @@ def test_address_spaces_are_told_apart_by_asid(tmp_path: Path, mode: str) -> Non
     assert x["s8"] == Cause.ECALL_S
     assert (x["s4"], x["s5"]) == (3 * 1, 3 * 2)
     assert (x["s7"] >> 44) & 0xFFFF == 1, "satp keeps a 16-bit ASID"
+
+
+SFENCE_ASID_PROGRAM = ASID_PROGRAM.replace(
+    "    csrr s7, satp\n",
+    """
+    # ASID 1 is current, and its code at VA 0x40000000 runs once more so the
+    # dispatcher's entry for that pc is ASID 1's. Point the VA at new code
+    # (returns 3), then fence that address space alone, as Linux does after a
+    # large munmap.
+    jalr s3
+    mv s10, a0
+    li t1, 0x80012000
+    li t2, 0x0000806700300513   # addi a0, zero, 3; ret
+    sd t2, 0(t1)
+    fence.i
+    li t1, 0x80006000
+    li t2, (0x80012 << 10) | 0xCB
+    sd t2, 0(t1)
+    li t0, 1
+    sfence.vma x0, t0
+    jalr s3
+    mv s6, a0
+    csrr s7, satp
+""",
+)
+
+
+def test_sfence_of_one_address_space_sees_its_new_mappings(tmp_path: Path, mode: str) -> None:
+    cpu, _ram = run(build(tmp_path, SFENCE_ASID_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s8"] == Cause.ECALL_S
+    assert x["s10"] == 1
+    assert x["s6"] == 3, "code reached through the remapped page must be the new code"
+
+
+def lookup_contexts(cpu: SystemCpu) -> Counter[int]:
+    """The context words of the dispatcher's valid lookup entries."""
+    from engine.backend.wasm.jit import INVALID_PC, LOOKUP_ENTRIES, LOOKUP_ENTRY_BYTES
+
+    jit = cpu.jit
+    found: Counter[int] = Counter()
+    for k in range(LOOKUP_ENTRIES):
+        pc, _slot, context = struct.unpack_from(
+            "<QII", jit.view, jit.lookup_base + k * LOOKUP_ENTRY_BYTES
+        )
+        if pc != INVALID_PC:
+            found[context] += 1
+    return found
+
+
+@pytest.mark.parametrize("mode", ["wasm64", "wasm32"])
+def test_sfence_of_one_address_space_keeps_global_and_other_entries(
+    tmp_path: Path, mode: str
+) -> None:
+    from engine.backend.wasm.jit import LOOKUP_ASID_SHIFT, LOOKUP_GLOBAL
+
+    cpu, _ram = run(build(tmp_path, ASID_PROGRAM), mode)
+    before = lookup_contexts(cpu)
+    asid = {c: c >> LOOKUP_ASID_SHIFT for c in before if not c & LOOKUP_GLOBAL}
+    assert sorted(set(asid.values())) == [1, 2] and any(c & LOOKUP_GLOBAL for c in before)
+    cpu.sfence_vma(0, 1, 3)  # sfence.vma x0, rs2 holding 1 (the program ended in M-mode)
+    after = lookup_contexts(cpu)
+    assert after == Counter({c: n for c, n in before.items() if asid.get(c) != 1})

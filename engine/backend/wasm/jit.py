@@ -86,8 +86,10 @@ class WasmJit:
         self.host_calls: Counter[str] = Counter()  # calls from generated code, by helper
         self.modules = 0
         self.functions = 0
-        # Entry addresses filled since the last clear, by the virtual page of their pc.
+        # Entry addresses filled since the last clear, by the virtual page of their pc
+        # and by the ASID they were filled under (global entries under none).
         self._filled_by_page: dict[int, set[int]] = {}
+        self._filled_by_asid: dict[int, set[int]] = {}
         self._invalidate_all()
         self._run = self._make_dispatcher()
 
@@ -101,6 +103,7 @@ class WasmJit:
             for addr in filled:
                 _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
         self._filled_by_page = {}
+        self._filled_by_asid = {}
 
     def _invalidate_all(self) -> None:
         entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
@@ -112,6 +115,15 @@ class WasmJit:
         for addr in self._filled_by_page.pop(page, ()):
             entry_pc, _slot, _context = _ENTRY.unpack_from(view, addr)
             if entry_pc >> 12 == page:
+                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+
+    def forget_address_space(self, asid: int) -> None:
+        """Drop the entries filled under ASID `asid`; global entries stay."""
+        view = self.view
+        for addr in self._filled_by_asid.pop(asid, ()):
+            _pc, _slot, context = _ENTRY.unpack_from(view, addr)
+            # The slot may hold another pc's entry by now: drop it only if it is ours.
+            if not context & LOOKUP_GLOBAL and context >> LOOKUP_ASID_SHIFT == asid:
                 _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
 
     def forget_lookup(self, pc: int, table_index: int) -> None:
@@ -128,6 +140,11 @@ class WasmJit:
         if page is None:
             self._filled_by_page[pc >> 12] = page = set()
         page.add(addr)
+        if not context & LOOKUP_GLOBAL:
+            space = self._filled_by_asid.get(context >> LOOKUP_ASID_SHIFT)
+            if space is None:
+                self._filled_by_asid[context >> LOOKUP_ASID_SHIFT] = space = set()
+            space.add(addr)
 
     # -- modules -------------------------------------------------------------------------
     def _addr_const(self, c: Code, value: int) -> None:

@@ -42,8 +42,11 @@ SATP_ASID_SHIFT = 44
 SATP_WRITABLE = (0xF << 60) | (0xFFFF << SATP_ASID_SHIFT) | ((1 << 44) - 1)
 
 
+ASID_MASK = 0xFFFF  # 16 ASID bits (ASIDLEN = 16)
+
+
 def satp_asid(satp: int) -> int:
-    return (satp >> SATP_ASID_SHIFT) & 0xFFFF
+    return (satp >> SATP_ASID_SHIFT) & ASID_MASK
 
 
 CSR_NUMBERS = {

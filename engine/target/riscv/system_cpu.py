@@ -34,6 +34,7 @@ from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
 from engine.target.riscv.cpu import HOST_INTERRUPT, TB, CompileQueue, Stats, TierConfig
 from engine.target.riscv.csr_file import (
+    ASID_MASK,
     FS,
     FS_SHIFT,
     MXR,
@@ -49,7 +50,7 @@ from engine.target.riscv.csr_file import (
 from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
-from engine.target.riscv.system_insns import MRET
+from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
 from engine.target.riscv.translate import RiscvTranslator, tb_flags
 from engine.tcache import BlockKey, TranslationCache
 
@@ -470,14 +471,26 @@ class SystemCpu:
         self.waiting = True
         self.request_exit("wfi")
 
-    def sfence_vma(self, vaddr: int, whole: bool) -> None:
+    def sfence_vma(self, vaddr: int, asid: int, scope: int) -> None:
         priv = self.state[st.PRIV]
         if priv == PRV_U or (priv == PRV_S and self.csrs.get("mstatus") & TVM):
             raise GuestException(Cause.ILLEGAL_INSTRUCTION, 0x12000073)
-        if whole:
-            self.flush_tlb()
-        else:
+        if not scope & SFENCE_EVERY_ADDRESS:
             self.flush_tlb_page(vaddr)
+        elif scope & SFENCE_ONE_ASID:
+            self.flush_address_space(asid & ASID_MASK)
+        else:
+            self.flush_tlb()
+
+    def flush_address_space(self, asid: int) -> None:
+        """sfence.vma x0, asid: forget that address space's translations, not global ones.
+
+        Linux fences a whole address space when it unmaps a large range or
+        tears a process down; the kernel's code is global and keeps its
+        lookup entries, so the dispatcher keeps finding it without an exit."""
+        self._flush_translations()
+        if self.jit is not None:
+            self.jit.forget_address_space(asid)
 
     def flush_tlb_page(self, vaddr: int) -> None:
         """Forget one virtual page's translation, and the TBs found through it."""

@@ -32,14 +32,19 @@ def _wfi(env: object) -> None:
     env.wait_for_interrupt()  # type: ignore[attr-defined]
 
 
-def _sfence(env: object, vaddr: int, whole: int) -> None:
-    env.sfence_vma(vaddr, bool(whole))  # type: ignore[attr-defined]
+def _sfence(env: object, vaddr: int, asid: int, scope: int) -> None:
+    env.sfence_vma(vaddr, asid, scope)  # type: ignore[attr-defined]
+
+
+# sfence.vma's scope, from which operands are x0.
+SFENCE_EVERY_ADDRESS = 1  # rs1 = x0: all virtual addresses, not one page
+SFENCE_ONE_ASID = 2  # rs2 != x0: one address space, global mappings excepted
 
 
 CSR_HELPER = Helper("csr", _csr, (Type.I64, Type.I64), Type.I64, _SIDE)
 XRET_HELPER = Helper("xret", _mret, (Type.I64,), None, _SIDE)
 WFI_HELPER = Helper("wfi", _wfi, (), None, _SIDE)
-SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64, Type.I64), None, _SIDE)
+SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64,) * 3, None, _SIDE)
 
 
 # CSRs that are plain storage, by number: (state name, lowest privilege, write mask).
@@ -143,8 +148,10 @@ def translate_privileged(c: Ctx) -> None:
         c.goto(c.next_pc)
     elif i >> 25 == 0x09 and d.rd(i) == 0:  # sfence.vma rs1, rs2
         c.store_pc()
-        # rs1 = x0 flushes every address; otherwise only the page holding rs1.
-        b.call(SFENCE_HELPER, c.gpr(d.rs1(i)), int(d.rs1(i) == 0))
+        scope = (SFENCE_EVERY_ADDRESS if d.rs1(i) == 0 else 0) | (
+            SFENCE_ONE_ASID if d.rs2(i) != 0 else 0
+        )
+        b.call(SFENCE_HELPER, c.gpr(d.rs1(i)), c.gpr(d.rs2(i)), scope)
         c.goto(c.next_pc)
     else:
         return c.illegal()
