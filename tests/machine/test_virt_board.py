@@ -24,6 +24,17 @@ def test_boot_layout_follows_qemu() -> None:
     assert layout.fw_dynamic_info < layout.fdt
 
 
+def test_the_wasm_region_parts_do_not_overlap() -> None:
+    from engine.backend.wasm.jit import LOOKUP_BYTES
+    from engine.machine import virt
+    from engine.target.riscv import state as st
+
+    assert virt.STATE_BASE + st.STATE_BYTES <= virt.TLB_BASE
+    assert virt.TLB_BASE + 4 * virt.TLB_ENTRIES * 32 <= virt.CODE_BITMAP
+    assert virt.CODE_BITMAP + 0x10000 <= virt.LOOKUP_BASE
+    assert virt.LOOKUP_BASE + LOOKUP_BYTES <= virt.RAM_LINEAR
+
+
 def test_small_ram_puts_the_initrd_halfway() -> None:
     layout = boot.plan(0x80000000, 128 * MIB, 0x40000, 20 * MIB, 4 * MIB, 64 << 10)
     assert layout.initrd is not None and layout.initrd[0] == 0x80200000 + 64 * MIB

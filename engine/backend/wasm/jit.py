@@ -36,7 +36,7 @@ from engine.ir.core import Block, Helper, Opc
 EXIT_HALT = 2  # the host asked the dispatcher to stop (Exit.HALT)
 EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
 EXIT_BUDGET = 4  # the dispatcher ran its budget of TBs
-LOOKUP_ENTRIES = 1 << 16
+LOOKUP_ENTRIES = 1 << 18
 LOOKUP_ENTRY_BYTES = 16
 LOOKUP_BYTES = LOOKUP_ENTRIES * LOOKUP_ENTRY_BYTES
 INVALID_PC = 1  # no RISC-V instruction lives at an odd address
@@ -47,8 +47,14 @@ LOOKUP_ASID_SHIFT = 8
 _ENTRY = struct.Struct("<QII")  # pc, table slot, TB flags
 
 
-def lookup_slot(pc: int) -> int:
-    return (pc >> 1) & (LOOKUP_ENTRIES - 1)
+# The TB flags take part in the slot index, so that the blocks one pc has under
+# different flags (privilege, FS state...) do not keep evicting each other.
+LOOKUP_FLAGS_SHIFT = 11
+
+
+def lookup_slot(pc: int, flags: int = 0) -> int:
+    """The direct-mapped slot of (pc, flags); `flags` are a context word's low 7 bits."""
+    return ((pc >> 1) ^ (flags << LOOKUP_FLAGS_SHIFT)) & (LOOKUP_ENTRIES - 1)
 
 
 class WasmJit:
@@ -126,15 +132,16 @@ class WasmJit:
             if not context & LOOKUP_GLOBAL and context >> LOOKUP_ASID_SHIFT == asid:
                 _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
 
-    def forget_lookup(self, pc: int, table_index: int) -> None:
-        """Drop pc's lookup entry if it still leads to table slot `table_index`."""
-        addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
+    def forget_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
+        """Drop the lookup entry of (pc, flags) if it still leads to table slot `table_index`."""
+        addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
         entry_pc, entry_slot, _flags = _ENTRY.unpack_from(self.view, addr)
         if entry_pc == pc and entry_slot == table_index:
             _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
 
     def set_lookup(self, pc: int, table_index: int, context: int = 0) -> None:
-        addr = self.lookup_base + lookup_slot(pc) * LOOKUP_ENTRY_BYTES
+        flags = context & (LOOKUP_GLOBAL - 1)
+        addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
         _ENTRY.pack_into(self.view, addr, pc, table_index, context)
         page = self._filled_by_page.get(pc >> 12)
         if page is None:
@@ -181,11 +188,18 @@ class WasmJit:
             self._addr_const(c, 0)
             c.mem(Op.I64_LOAD, lay.state_base + sm.exit_slot * 8).op(Op.I64_EQZ).op(Op.I32_EQZ)
             c.block(Op.IF).i32_const(EXIT_HALT).op(Op.RETURN).op(Op.END)
-        # pc = state.pc
+        # pc = state.pc; in system mode current = the state's context word
         self._addr_const(c, 0)
         c.mem(Op.I64_LOAD, lay.state_base + lay.pc_slot * 8).set(pc)
-        # entry = lookup_base + ((pc >> 1) & mask) * 16
-        c.get(pc).i64_const(1).op(Op.I64_SHR_U).i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND)
+        if sm is not None:
+            self._addr_const(c, 0)
+            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).set(current)
+        # entry = lookup_base + lookup_slot(pc, flags) * 16
+        c.get(pc).i64_const(1).op(Op.I64_SHR_U)
+        if sm is not None:
+            c.get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U)
+            c.i64_const(LOOKUP_FLAGS_SHIFT).op(Op.I64_SHL).op(Op.I64_XOR)
+        c.i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND)
         c.i64_const(4).op(Op.I64_SHL).i64_const(self.lookup_address).op(Op.I64_ADD)
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
@@ -195,8 +209,7 @@ class WasmJit:
         c.get(entry).mem(Op.I64_LOAD).get(pc).op(Op.I64_NE)
         if sm is not None:
             c.get(entry).mem(Op.I32_LOAD, 12).tee(context)
-            self._addr_const(c, 0)
-            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).tee(current).op(Op.I32_NE)
+            c.get(current).op(Op.I32_NE)
             c.get(context).get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND)
             c.i32_const(LOOKUP_GLOBAL).op(Op.I32_OR).op(Op.I32_NE)
             c.op(Op.I32_AND).op(Op.I32_OR)

@@ -179,7 +179,7 @@ class SystemCpu:
             _paddr, vpc, flags = key
             self.fast.pop((vpc << 6) | flags, None)
             if tb.slot is not None:
-                self.jit.forget_lookup(vpc, tb.slot)
+                self.jit.forget_lookup(vpc, tb.slot, flags)
             tb.block = None
         self.mmu.unmark_code_page(page)
 
