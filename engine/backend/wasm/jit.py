@@ -2,9 +2,9 @@
 
 All generated modules import one linear memory (guest RAM, CPU state, the TB
 lookup table), or two when guest RAM has a memory of its own, and one
-funcref table. A batch of TBs becomes one module whose
-element segment places its functions at fresh table slots when it is
-instantiated, so no per-function table writes cross the host boundary.
+funcref table. A batch of TBs becomes one module whose element segment
+places its functions at fresh table slots when it is instantiated, so no
+per-function table writes cross the host boundary.
 
 The dispatcher, generated once, loops in Wasm: read pc, find its TB in the
 lookup table (a direct-mapped cache in linear memory that the host fills),
@@ -44,7 +44,7 @@ INVALID_PC = 1  # no RISC-V instruction lives at an odd address
 # made under (from bit 8) or LOOKUP_GLOBAL for code on a global page.
 LOOKUP_GLOBAL = 0x80
 LOOKUP_ASID_SHIFT = 8
-_ENTRY = struct.Struct("<QII")  # pc, table slot, TB flags
+_ENTRY = struct.Struct("<QII")  # pc, table slot, context word
 
 
 # The TB flags take part in the slot index, so that the blocks one pc has under
