@@ -32,7 +32,10 @@ pytestmark = pytest.mark.xdist_group("container")
 def client() -> Iterator[Any]:
     import docker
 
-    if shutil.which("podman") is None or shutil.which("debootstrap", path="/usr/sbin:/sbin") is None:
+    if (
+        shutil.which("podman") is None
+        or shutil.which("debootstrap", path="/usr/sbin:/sbin") is None
+    ):
         pytest.fail("Podman and debootstrap are not installed; scripts/bootstrap installs them")
     if os.geteuid() != 0:
         pytest.skip("debootstrap (the Debian base image) needs root")

@@ -187,10 +187,10 @@ def test_release_refuses_a_dist_changed_after_the_build(dist: Path, tmp_path: Pa
     other = tmp_path / "dist"
     shutil.copytree(dist, other)
     (other / tree_name(VERSION) / "run.mjs").write_text("// not the runner\n")
-    with pytest.raises(ReleaseError, match="run.mjs changed since `invoke build`"):
+    with pytest.raises(ReleaseError, match=r"run\.mjs changed since `invoke build`"):
         make_release(other, VERSION, source_state()["commit"])
     (other / tree_name(VERSION) / "stray.txt").write_text("?")
-    with pytest.raises(ReleaseError, match="does not match its manifest.yaml"):
+    with pytest.raises(ReleaseError, match=r"does not match its manifest\.yaml"):
         make_release(other, VERSION, source_state()["commit"])
 
 
