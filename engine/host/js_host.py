@@ -221,9 +221,6 @@ class JsHost:
     def memory64_available(self) -> bool:
         return bool(self._glue.memory64Available())
 
-    def multi_memory_available(self) -> bool:
-        return bool(self._glue.multiMemoryAvailable())
-
     def cache_modules(self, folder: object) -> None:
         """The JS engine keeps no compiled code between runs here; nothing to set up."""
 

@@ -26,6 +26,7 @@ from engine.ir.optimize import optimize
 from engine.target.riscv import state as st
 from engine.target.riscv.exceptions import GuestException
 from engine.target.riscv.translate import RiscvTranslator
+from engine.tcache import BlockKey
 
 TIERS = ("interp", "wasm", "auto")
 DISPATCH_BUDGET = 1 << 20
@@ -130,8 +131,8 @@ class TB:
         self._fn: Callable[[], int] | None = None
         self.count = 0
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
-        # What it was made from (engine.tcache.BlockKey), when a persistent cache keeps it.
-        self.key: tuple[int, int, int, bytes] | None = None
+        # What it was made from, when a persistent cache keeps it.
+        self.key: BlockKey | None = None
 
     @property
     def fn(self) -> Callable[[], int]:
