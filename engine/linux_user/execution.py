@@ -64,6 +64,7 @@ def create_process_image(
         memory64=memory64, state_base=base + STATE_BASE, guest_base=base, guest_low=LOW,
         guest_high=size,
         pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
+        budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
     )  # fmt: skip
     holder: dict[str, Any] = {}
     jit = WasmJit(host, memory, layout, lookup_base=size, env=_Deferred(holder))

@@ -166,7 +166,7 @@ class VirtMachine:
         layout = Layout(
             memory64=memory64 and not apart, state_base=base + STATE_BASE, guest_base=0,
             guest_low=0, guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE,
-            tval_slot=st.EXC_TVAL,
+            tval_slot=st.EXC_TVAL, budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
             softmmu=SoftmmuLayout(
                 base + TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
                 ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=ram_linear,

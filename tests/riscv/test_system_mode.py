@@ -439,3 +439,61 @@ def test_sfence_of_one_address_space_keeps_global_and_other_entries(
     cpu.sfence_vma(0, 1, 3)  # sfence.vma x0, rs2 holding 1 (the program ended in M-mode)
     after = lookup_contexts(cpu)
     assert after == Counter({c: n for c, n in before.items() if asid.get(c) != 1})
+
+
+# Loops of one block run inside their Wasm function (engine.backend.wasm.codegen
+# loop_back); these programs check that they stop where the dispatcher would.
+SELF_PATCHING_LOOP_PROGRAM = """
+    la t3, step
+    lw t2, 0(t3)
+    li t0, 0xFFFFF
+    and t2, t2, t0
+    li t0, 16 << 20
+    or t2, t2, t0           # the same addi with immediate 16
+    li s0, 0
+    li s1, 40
+    j loop                  # so that a block starts at the loop
+loop:
+step:
+    addi s0, s0, 1          # overwritten by the first round
+    sw t2, 0(t3)            # no fence.i: it would end the block (and the loop of one)
+    blt s0, s1, loop
+    ecall
+"""
+
+
+def test_a_loop_that_rewrites_its_own_code_runs_the_new_code(tmp_path: Path, mode: str) -> None:
+    """Like QEMU, wasmemu drops translations when a store hits their code, so the
+    new code runs from the next round on even without the fence.i RISC-V asks for."""
+    cpu, _ram = run(build(tmp_path, SELF_PATCHING_LOOP_PROGRAM), mode)
+    assert registers(cpu)["s0"] == 1 + 16 * 3  # 1, 17, 33, 49: new code from round two
+
+
+MMIO_INTERRUPT_LOOP_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    li t0, 1 << 3
+    csrw mie, t0            # MSIE
+    csrsi mstatus, 8        # MIE
+    li t1, 0x2000000        # the CLINT's msip for hart 0
+    li t2, 1
+    li s0, 0
+    j loop                  # so that a block starts at the loop
+loop:
+    addi s0, s0, 1
+    sw t2, 0(t1)            # raise MSIP: taken before the next round
+    j loop
+mtrap:
+    csrr s1, mcause
+    ecall
+"""
+
+
+@pytest.mark.parametrize("mode", ["wasm64", "wasm32", "wasm64-apart"])  # the board's CLINT
+def test_an_interrupt_raised_inside_a_loop_is_taken_before_the_next_round(
+    tmp_path: Path, mode: str
+) -> None:
+    cpu, _ram = run(build(tmp_path, MMIO_INTERRUPT_LOOP_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s1"] == (1 << 63) | 3  # machine software interrupt
+    assert x["s0"] == 1

@@ -76,6 +76,8 @@ class Layout:
     pc_slot: int
     cause_slot: int
     tval_slot: int
+    budget_slot: int  # TBs the dispatcher may still run (loop iterations count)
+    epoch_slot: int  # changes when lookup entries are dropped (see WasmJit.forget_*)
     softmmu: SoftmmuLayout | None = None
 
     @property
@@ -206,6 +208,11 @@ class FunctionCompiler:
         self.scratch_entry = self._new_local(layout.addr_type)
         self.scratch_value = self._new_local(ValType.I64)
         self.insn_pc = block.pc
+        # A TB that jumps back to its own start (a loop of one block) loops in Wasm
+        # instead of returning to the dispatcher to be looked up and called again.
+        self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
+        self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
+        self.open_labels = 0  # label blocks open around the op being emitted
 
     def _new_local(self, t: ValType) -> int:
         self.locals.append(t)
@@ -278,6 +285,10 @@ class FunctionCompiler:
         block, c = self.block, self.code
         order = [op.args[0].index for op in block.ops if op.opc == Opc.LABEL]
         position = {label: k for k, label in enumerate(order)}
+        if self.loops:
+            self.zero_address()
+            c.mem(Op.I64_LOAD, self._state_offset(self.layout.epoch_slot)).set(self.entry_epoch)
+            c.block(Op.LOOP)
         for _ in order:
             c.block()
         placed = 0
@@ -293,9 +304,40 @@ class FunctionCompiler:
                 self.compare(cond, a, b)
                 c.br(Op.BR_IF, position[label.index] - placed)
             else:
+                self.open_labels = len(order) - placed
                 self.emit(op)
+        if self.loops:
+            c.op(Op.END)
         c.op(Op.UNREACHABLE).op(Op.END)
         return self.locals, c
+
+    def _state_offset(self, slot: int) -> int:
+        return self.layout.state_base + slot * 8
+
+    def loop_back(self) -> None:
+        """At a jump to the TB's own start: go round again inside Wasm while the
+        dispatcher would have chosen this TB anyway, else fall through to a normal exit.
+
+        Going round counts one TB against the dispatcher's budget. It stops when the
+        budget is spent, when the host dropped lookup entries since the TB was entered
+        (its own entry may be one: its code was overwritten, or its page unmapped) and,
+        in system mode, when the host asked for an exit (an interrupt, a changed mode).
+        """
+        lay, c = self.layout, self.code
+        budget = self._state_offset(lay.budget_slot)
+        self.zero_address()
+        self.zero_address()
+        c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
+        c.mem(Op.I64_STORE, budget)
+        c.get(self.scratch_value).i64_const(0).op(Op.I64_GT_S)
+        self.zero_address()
+        c.mem(Op.I64_LOAD, self._state_offset(lay.epoch_slot)).get(self.entry_epoch)
+        c.op(Op.I64_EQ).op(Op.I32_AND)
+        if lay.softmmu is not None:
+            self.zero_address()
+            c.mem(Op.I64_LOAD, self._state_offset(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
+            c.op(Op.I32_AND)
+        c.br(Op.BR_IF, self.open_labels)
 
     def emit(self, op) -> None:
         opc, args, c = op.opc, op.args, self.code
@@ -402,6 +444,8 @@ class FunctionCompiler:
         elif opc == Opc.INSN_START:
             self.insn_pc = args[0]
         elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
+            if self.loops and opc == Opc.GOTO_TB and args[0] == self.block.pc:
+                self.loop_back()
             self.store_state(self.layout.pc_slot, args[0])
             c.i32_const(Exit.NEXT).op(Op.RETURN)
         elif opc == Opc.EXIT:

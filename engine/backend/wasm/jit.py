@@ -45,6 +45,8 @@ INVALID_PC = 1  # no RISC-V instruction lives at an odd address
 LOOKUP_GLOBAL = 0x80
 LOOKUP_ASID_SHIFT = 8
 _ENTRY = struct.Struct("<QII")  # pc, table slot, context word
+_EPOCH = struct.Struct("<Q")
+_M64 = (1 << 64) - 1
 
 
 # The TB flags take part in the slot index, so that the blocks one pc has under
@@ -84,6 +86,7 @@ class WasmJit:
         self.view = host.memory_view(memory)
         # The lookup table's address as generated code sees it (the view starts at 0).
         self.lookup_address = lookup_base + host.memory_address(memory)
+        self._epoch_at = layout.state_base + layout.epoch_slot * 8 - host.memory_address(memory)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
         self.table = host.create_table(1024)
@@ -100,8 +103,14 @@ class WasmJit:
         self._run = self._make_dispatcher()
 
     # -- memory-resident lookup table ------------------------------------------------
+    def _entries_dropped(self) -> None:
+        """Tell TBs looping on themselves to return to the dispatcher and be looked up."""
+        view, at = self.view, self._epoch_at
+        _EPOCH.pack_into(view, at, (_EPOCH.unpack_from(view, at)[0] + 1) & _M64)
+
     def clear_lookup(self) -> None:
         """Invalidate every entry; only the ones filled since the last clear need writing."""
+        self._entries_dropped()
         filled = set().union(*self._filled_by_page.values())
         if len(filled) > LOOKUP_ENTRIES // 8:
             self._invalidate_all()
@@ -118,7 +127,10 @@ class WasmJit:
     def forget_page(self, page: int) -> None:
         """Drop every entry for a pc in virtual page `page`, whatever its context."""
         view = self.view
-        for addr in self._filled_by_page.pop(page, ()):
+        filled = self._filled_by_page.pop(page, ())
+        if filled:
+            self._entries_dropped()
+        for addr in filled:
             entry_pc, _slot, _context = _ENTRY.unpack_from(view, addr)
             if entry_pc >> 12 == page:
                 _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
@@ -126,7 +138,10 @@ class WasmJit:
     def forget_address_space(self, asid: int) -> None:
         """Drop the entries filled under ASID `asid`; global entries stay."""
         view = self.view
-        for addr in self._filled_by_asid.pop(asid, ()):
+        filled = self._filled_by_asid.pop(asid, ())
+        if filled:
+            self._entries_dropped()
+        for addr in filled:
             _pc, _slot, context = _ENTRY.unpack_from(view, addr)
             # The slot may hold another pc's entry by now: drop it only if it is ours.
             if not context & LOOKUP_GLOBAL and context >> LOOKUP_ASID_SHIFT == asid:
@@ -138,6 +153,7 @@ class WasmJit:
         entry_pc, entry_slot, _flags = _ENTRY.unpack_from(self.view, addr)
         if entry_pc == pc and entry_slot == table_index:
             _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
+            self._entries_dropped()
 
     def set_lookup(self, pc: int, table_index: int, context: int = 0) -> None:
         flags = context & (LOOKUP_GLOBAL - 1)
@@ -181,7 +197,11 @@ class WasmJit:
         run_type = m.type((ValType.I64,), (ValType.I32,))
         budget, pc, entry, code, context, current = 0, 1, 2, 3, 4, 5
         sm = lay.softmmu
+        budget_at = lay.state_base + lay.budget_slot * 8
         c = Code()
+        # The budget lives in the state: TBs that loop on themselves spend it too.
+        self._addr_const(c, 0)
+        c.get(budget).mem(Op.I64_STORE, budget_at)
         c.block(Op.LOOP)
         if sm is not None:
             # The host asked us to stop (an interrupt, a changed mode): leave now.
@@ -217,8 +237,11 @@ class WasmJit:
         # code = table[entry.index]()
         c.get(entry).mem(Op.I32_LOAD, 8).call_indirect(tb_type).tee(code)
         c.block(Op.IF).get(code).op(Op.RETURN).op(Op.END)
-        c.get(budget).i64_const(1).op(Op.I64_SUB).tee(budget).op(Op.I64_EQZ)
-        c.op(Op.I32_EQZ).br(Op.BR_IF, 0)
+        self._addr_const(c, 0)
+        self._addr_const(c, 0)
+        c.mem(Op.I64_LOAD, budget_at).i64_const(1).op(Op.I64_SUB).tee(budget)
+        c.mem(Op.I64_STORE, budget_at)
+        c.get(budget).i64_const(0).op(Op.I64_GT_S).br(Op.BR_IF, 0)
         c.op(Op.END)
         c.i32_const(EXIT_BUDGET).op(Op.END)
         addr_t = lay.addr_type

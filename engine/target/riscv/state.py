@@ -27,6 +27,11 @@ PRIV = 72  # 0 U, 1 S, 3 M
 IRQ_LINES = 73  # interrupt-pending bits driven by devices (MSIP, MTIP, MEIP, SEIP)
 EXIT_REQUEST = 74  # nonzero: the host wants the hart to stop at the next block boundary
 TB_FLAGS = 75  # the flags the current privilege and mstatus imply (see translate.tb_flags)
+# The Wasm dispatcher's TB budget, in memory so that a TB looping on itself counts too.
+DISPATCH_BUDGET = 76
+# Bumped by the host whenever it drops compiled-block lookup entries: a TB looping on
+# itself stops when it changes, as its own entry may be among the dropped.
+LOOKUP_EPOCH = 77
 CSR_BASE = 80
 CSR_NAMES = (
     "mstatus medeleg mideleg mie mtvec mcounteren menvcfg mscratch mepc mcause mtval mip "
