@@ -116,19 +116,23 @@ class Exit(IntEnum):
 
 
 class Temp:
-    """A typed value. Globals carry the byte offset of their CPU-state slot."""
+    """A typed value. Globals carry the byte offset of their CPU-state slot.
 
-    __slots__ = ("index", "name", "offset", "type")
+    Temps are immutable once made; the optimizer reads `is_global` and `key`
+    millions of times per boot, so they are plain attributes, not properties.
+    """
+
+    __slots__ = ("index", "is_global", "key", "name", "offset", "type")
 
     def __init__(self, index: int, type: Type, name: str, offset: int | None = None) -> None:
         self.index = index
         self.type = type
         self.name = name
         self.offset = offset
-
-    @property
-    def is_global(self) -> bool:
-        return self.offset is not None
+        self.is_global = offset is not None
+        # What identifies the storage: a global's state offset (all globals share
+        # index -1), or a local's index mapped below zero.
+        self.key = offset if offset is not None else -1 - index
 
     def __repr__(self) -> str:
         return self.name
@@ -239,6 +243,22 @@ UNARY_OPS = frozenset(
 EXIT_OPS = frozenset({Opc.GOTO_TB, Opc.GOTO_PTR, Opc.EXIT})
 
 
+# Where each opcode keeps the temp it writes and the values it reads, as positions
+# in Op.args: the optimizer asks for them several times per op, so they are
+# looked up rather than worked out each time. The inputs are always contiguous.
+_DST_POSITION: dict[int, int] = {
+    **{opc: 0 for opc in BINARY_OPS | UNARY_OPS},
+    Opc.EXT: 0, Opc.SETCOND: 0, Opc.MOVCOND: 0, Opc.LD: 0, Opc.CALL: 1,
+}  # fmt: skip
+_INPUT_SLICE: dict[int, slice] = {
+    **{opc: slice(1, 3) for opc in BINARY_OPS},
+    **{opc: slice(1, 2) for opc in UNARY_OPS},
+    Opc.EXT: slice(1, 2), Opc.SETCOND: slice(2, 4), Opc.MOVCOND: slice(2, 6),
+    Opc.LD: slice(1, 2), Opc.ST: slice(0, 2), Opc.BRCOND: slice(1, 3),
+    Opc.CALL: slice(2, None), Opc.GOTO_PTR: slice(0, 1),
+}  # fmt: skip
+
+
 class Op:
     __slots__ = ("args", "opc")
 
@@ -249,60 +269,22 @@ class Op:
     @property
     def dst(self) -> Temp | None:
         """The temp this op writes, if any."""
-        opc = self.opc
-        if opc in BINARY_OPS or opc in UNARY_OPS or opc in (Opc.EXT, Opc.SETCOND, Opc.MOVCOND):
-            return self.args[0]  # type: ignore[return-value]
-        if opc == Opc.LD:
-            return self.args[0]  # type: ignore[return-value]
-        if opc == Opc.CALL:
-            return self.args[1]  # type: ignore[return-value]
-        return None
+        position = _DST_POSITION.get(self.opc)
+        return None if position is None else self.args[position]  # type: ignore[return-value]
 
     def inputs(self) -> list[Value]:
         """The values this op reads (temps and constants)."""
-        opc, a = self.opc, self.args
-        if opc in BINARY_OPS:
-            return [a[1], a[2]]
-        if opc in UNARY_OPS or opc == Opc.EXT:
-            return [a[1]]
-        if opc == Opc.SETCOND:
-            return [a[2], a[3]]
-        if opc == Opc.MOVCOND:
-            return [a[2], a[3], a[4], a[5]]
-        if opc == Opc.LD:
-            return [a[1]]
-        if opc == Opc.ST:
-            return [a[0], a[1]]
-        if opc == Opc.BRCOND:
-            return [a[1], a[2]]
-        if opc == Opc.CALL:
-            return list(a[2:])
-        if opc == Opc.GOTO_PTR:
-            return [a[0]]
-        return []
+        where = _INPUT_SLICE.get(self.opc)
+        return [] if where is None else list(self.args[where])  # type: ignore[arg-type]
 
     def replace_inputs(self, new: list[Value]) -> None:
         """Rebuild args with `new` in the positions that inputs() reports."""
-        opc, a = self.opc, list(self.args)
-        if opc in BINARY_OPS:
-            a[1], a[2] = new
-        elif opc in UNARY_OPS or opc == Opc.EXT:
-            a[1] = new[0]
-        elif opc == Opc.SETCOND:
-            a[2], a[3] = new
-        elif opc == Opc.MOVCOND:
-            a[2], a[3], a[4], a[5] = new
-        elif opc == Opc.LD:
-            a[1] = new[0]
-        elif opc == Opc.ST:
-            a[0], a[1] = new
-        elif opc == Opc.BRCOND:
-            a[1], a[2] = new
-        elif opc == Opc.CALL:
-            a[2:] = new
-        elif opc == Opc.GOTO_PTR:
-            a[0] = new[0]
-        self.args = tuple(a)
+        where = _INPUT_SLICE.get(self.opc)
+        if where is None:
+            return
+        args = list(self.args)
+        args[where] = new
+        self.args = tuple(args)
 
     def __repr__(self) -> str:
         parts = []

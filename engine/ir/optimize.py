@@ -22,6 +22,7 @@ from engine.ir.core import (
 )
 
 _PURE_VALUE_OPS = BINARY_OPS | UNARY_OPS | {Opc.EXT, Opc.SETCOND, Opc.MOVCOND}
+_COMPARING_OPS = frozenset({Opc.SETCOND, Opc.MOVCOND, Opc.BRCOND})
 
 
 def optimize(block: Block) -> Block:
@@ -33,13 +34,9 @@ def optimize(block: Block) -> Block:
     return block
 
 
-def _key(t: Temp) -> object:
-    return ("g", t.offset) if t.is_global else t.index
-
-
-def _resolve(v: Value, known: dict[object, int]) -> Value:
+def _resolve(v: Value, known: dict[int, int]) -> Value:
     if isinstance(v, Temp):
-        return known.get(_key(v), v)
+        return known.get(v.key, v)
     return v
 
 
@@ -103,7 +100,7 @@ def _operand_bits(a: Value, b: Value) -> int:
 
 
 def fold_constants(block: Block) -> None:
-    known: dict[object, int] = {}
+    known: dict[int, int] = {}
     out: list[Op] = []
     for op in block.ops:
         opc = op.opc
@@ -113,15 +110,19 @@ def fold_constants(block: Block) -> None:
             continue
         inputs = op.inputs()
         # Comparisons take their width from their operands, which may become constants.
-        bits = _operand_bits(*inputs[:2]) if len(inputs) >= 2 else 64
-        if inputs:
-            op.replace_inputs([_resolve(v, known) for v in inputs])
+        bits = _operand_bits(*inputs[:2]) if opc in _COMPARING_OPS else 64
+        if known and inputs:
+            resolved = [_resolve(v, known) for v in inputs]
+            if resolved != inputs:
+                op.replace_inputs(resolved)
+                inputs = resolved
         if opc in _PURE_VALUE_OPS:
             if opc in BINARY_OPS:
                 repl = _simplify(op)
                 if repl is not None:
                     op.opc, op.args = repl
-            if all(not isinstance(v, Temp) for v in op.inputs()):
+                    inputs = op.inputs()
+            if not any(isinstance(v, Temp) for v in inputs):
                 value = _fold(op, bits)
                 if value is not None:
                     op.opc, op.args = Opc.MOV, (op.args[0], value)
@@ -132,7 +133,7 @@ def fold_constants(block: Block) -> None:
                 if all(isinstance(v, int) for v in args):
                     op.opc, op.args = Opc.MOV, (d, helper.fn(None, *args) & d.type.mask)
             elif helper.flags & HelperFlags.WRITES_STATE:
-                for k in [k for k in known if isinstance(k, tuple)]:
+                for k in [k for k in known if k >= 0]:  # the globals'
                     del known[k]
         elif opc == Opc.BRCOND:
             cond, a, b, label = op.args
@@ -146,9 +147,9 @@ def fold_constants(block: Block) -> None:
         d = op.dst
         if d is not None:
             if op.opc == Opc.MOV and isinstance(op.args[1], int):
-                known[_key(d)] = op.args[1] & d.type.mask
+                known[d.key] = op.args[1] & d.type.mask
             else:
-                known.pop(_key(d), None)
+                known.pop(d.key, None)
         out.append(op)
     block.ops = out
 
@@ -158,8 +159,8 @@ def propagate_copies(block: Block) -> None:
     copies: dict[int, Temp] = {}  # local temp index -> the temp it copies
 
     def forget(written: Temp) -> None:
-        key = _key(written)
-        for k in [k for k, src in copies.items() if _key(src) == key]:
+        key = written.key
+        for k in [k for k, src in copies.items() if src.key == key]:
             del copies[k]
         if not written.is_global:
             copies.pop(written.index, None)
