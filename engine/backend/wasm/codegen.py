@@ -80,6 +80,10 @@ class Layout:
     epoch_slot: int  # changes when lookup entries are dropped (see WasmJit.forget_*)
     softmmu: SoftmmuLayout | None = None
 
+    def slot_address(self, slot: int) -> int:
+        """Where state slot `slot` is, as generated code addresses it."""
+        return self.state_base + slot * 8
+
     @property
     def addr_type(self) -> ValType:
         return ValType.I64 if self.memory64 else ValType.I32
@@ -252,7 +256,7 @@ class FunctionCompiler:
     def store_state(self, slot: int, value: Value) -> None:
         self.zero_address()
         self.push(value)
-        self.code.mem(Op.I64_STORE, self.layout.state_base + slot * 8)
+        self.code.mem(Op.I64_STORE, self.layout.slot_address(slot))
 
     def compare(self, cond: Cond, a: Value, b: Value) -> None:
         """Push the i32 truth value of (a cond b)."""
@@ -273,7 +277,7 @@ class FunctionCompiler:
         self.store_state(lay.pc_slot, self.insn_pc)
         self.store_state(lay.cause_slot, cause)
         self.zero_address()
-        c.get(tmp).mem(Op.I64_STORE, lay.state_base + lay.tval_slot * 8)
+        c.get(tmp).mem(Op.I64_STORE, lay.slot_address(lay.tval_slot))
         c.i32_const(Exit.EXCEPTION).op(Op.RETURN)
         c.op(Op.END)
         c.get(tmp)
@@ -282,12 +286,12 @@ class FunctionCompiler:
 
     # -- ops ----------------------------------------------------------------------------------
     def compile(self) -> tuple[list[ValType], Code]:
-        block, c = self.block, self.code
+        block, c, lay = self.block, self.code, self.layout
         order = [op.args[0].index for op in block.ops if op.opc == Opc.LABEL]
         position = {label: k for k, label in enumerate(order)}
         if self.loops:
             self.zero_address()
-            c.mem(Op.I64_LOAD, self._state_offset(self.layout.epoch_slot)).set(self.entry_epoch)
+            c.mem(Op.I64_LOAD, lay.slot_address(lay.epoch_slot)).set(self.entry_epoch)
             c.block(Op.LOOP)
         for _ in order:
             c.block()
@@ -311,9 +315,6 @@ class FunctionCompiler:
         c.op(Op.UNREACHABLE).op(Op.END)
         return self.locals, c
 
-    def _state_offset(self, slot: int) -> int:
-        return self.layout.state_base + slot * 8
-
     def loop_back(self) -> None:
         """At a jump to the TB's own start: go round again inside Wasm while the
         dispatcher would have chosen this TB anyway, else fall through to a normal exit.
@@ -324,18 +325,18 @@ class FunctionCompiler:
         in system mode, when the host asked for an exit (an interrupt, a changed mode).
         """
         lay, c = self.layout, self.code
-        budget = self._state_offset(lay.budget_slot)
+        budget = lay.slot_address(lay.budget_slot)
         self.zero_address()
         self.zero_address()
         c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
         c.mem(Op.I64_STORE, budget)
         c.get(self.scratch_value).i64_const(0).op(Op.I64_GT_S)
         self.zero_address()
-        c.mem(Op.I64_LOAD, self._state_offset(lay.epoch_slot)).get(self.entry_epoch)
+        c.mem(Op.I64_LOAD, lay.slot_address(lay.epoch_slot)).get(self.entry_epoch)
         c.op(Op.I64_EQ).op(Op.I32_AND)
         if lay.softmmu is not None:
             self.zero_address()
-            c.mem(Op.I64_LOAD, self._state_offset(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
+            c.mem(Op.I64_LOAD, lay.slot_address(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
             c.op(Op.I32_AND)
         c.br(Op.BR_IF, self.open_labels)
 

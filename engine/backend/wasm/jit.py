@@ -18,7 +18,7 @@ import functools
 import hashlib
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.backend.wasm.codegen import (
@@ -86,7 +86,7 @@ class WasmJit:
         self.view = host.memory_view(memory)
         # The lookup table's address as generated code sees it (the view starts at 0).
         self.lookup_address = lookup_base + host.memory_address(memory)
-        self._epoch_at = layout.state_base + layout.epoch_slot * 8 - host.memory_address(memory)
+        self._epoch_at = layout.slot_address(layout.epoch_slot) - host.memory_address(memory)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
         self.table = host.create_table(1024)
@@ -124,28 +124,31 @@ class WasmJit:
         entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
         self.view[self.lookup_base : self.lookup_base + LOOKUP_BYTES] = entry * LOOKUP_ENTRIES
 
+    def _drop_filled(self, filled: set[int], ours: Callable[[int, int], bool]) -> None:
+        """Invalidate the entries at `filled` whose (pc, context) is still `ours`: a slot
+        may hold another pc's entry by now."""
+        if not filled:
+            return
+        self._entries_dropped()
+        view = self.view
+        for addr in filled:
+            entry_pc, _slot, context = _ENTRY.unpack_from(view, addr)
+            if ours(entry_pc, context):
+                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+
     def forget_page(self, page: int) -> None:
         """Drop every entry for a pc in virtual page `page`, whatever its context."""
-        view = self.view
-        filled = self._filled_by_page.pop(page, ())
-        if filled:
-            self._entries_dropped()
-        for addr in filled:
-            entry_pc, _slot, _context = _ENTRY.unpack_from(view, addr)
-            if entry_pc >> 12 == page:
-                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+        self._drop_filled(self._filled_by_page.pop(page, set()),
+                          lambda pc, _context: pc >> 12 == page)  # fmt: skip
 
     def forget_address_space(self, asid: int) -> None:
         """Drop the entries filled under ASID `asid`; global entries stay."""
-        view = self.view
-        filled = self._filled_by_asid.pop(asid, ())
-        if filled:
-            self._entries_dropped()
-        for addr in filled:
-            _pc, _slot, context = _ENTRY.unpack_from(view, addr)
-            # The slot may hold another pc's entry by now: drop it only if it is ours.
-            if not context & LOOKUP_GLOBAL and context >> LOOKUP_ASID_SHIFT == asid:
-                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+        self._drop_filled(
+            self._filled_by_asid.pop(asid, set()),
+            lambda _pc, context: (
+                not context & LOOKUP_GLOBAL and context >> LOOKUP_ASID_SHIFT == asid
+            ),
+        )
 
     def forget_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
         """Drop the lookup entry of (pc, flags) if it still leads to table slot `table_index`."""
@@ -197,7 +200,7 @@ class WasmJit:
         run_type = m.type((ValType.I64,), (ValType.I32,))
         budget, pc, entry, code, context, current = 0, 1, 2, 3, 4, 5
         sm = lay.softmmu
-        budget_at = lay.state_base + lay.budget_slot * 8
+        budget_at = lay.slot_address(lay.budget_slot)
         c = Code()
         # The budget lives in the state: TBs that loop on themselves spend it too.
         self._addr_const(c, 0)
@@ -206,14 +209,14 @@ class WasmJit:
         if sm is not None:
             # The host asked us to stop (an interrupt, a changed mode): leave now.
             self._addr_const(c, 0)
-            c.mem(Op.I64_LOAD, lay.state_base + sm.exit_slot * 8).op(Op.I64_EQZ).op(Op.I32_EQZ)
+            c.mem(Op.I64_LOAD, lay.slot_address(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_EQZ)
             c.block(Op.IF).i32_const(EXIT_HALT).op(Op.RETURN).op(Op.END)
         # pc = state.pc; in system mode current = the state's context word
         self._addr_const(c, 0)
-        c.mem(Op.I64_LOAD, lay.state_base + lay.pc_slot * 8).set(pc)
+        c.mem(Op.I64_LOAD, lay.slot_address(lay.pc_slot)).set(pc)
         if sm is not None:
             self._addr_const(c, 0)
-            c.mem(Op.I32_LOAD, lay.state_base + sm.flags_slot * 8).set(current)
+            c.mem(Op.I32_LOAD, lay.slot_address(sm.flags_slot)).set(current)
         # entry = lookup_base + lookup_slot(pc, flags) * 16
         c.get(pc).i64_const(1).op(Op.I64_SHR_U)
         if sm is not None:

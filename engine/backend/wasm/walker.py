@@ -39,7 +39,7 @@ def add_refill(m: Module, layout: Layout) -> int:
 
     def state(slot: int) -> None:
         (c.i64_const(0) if layout.memory64 else c.i32_const(0))
-        c.mem(Op.I64_LOAD, layout.state_base + slot * 8)
+        c.mem(Op.I64_LOAD, layout.slot_address(slot))
 
     def linear(value_on_stack_is_i64: bool = True) -> None:
         if not layout.memory64 and value_on_stack_is_i64:
