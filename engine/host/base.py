@@ -22,6 +22,9 @@ class WasmHost(Protocol):
     # Whether wasm64 keeps guest RAM in a 64-bit memory of its own, apart from a
     # 32-bit memory holding everything else (Pyodide's heap); see create_ram_memory.
     ram_apart: bool
+    # Whether memory_address() may differ from run to run (a region of Pyodide's
+    # heap): generated code kept across runs must then read it at run time.
+    moving_base: bool
 
     def create_memory(self, pages: int, memory64: bool) -> Any:
         """A fixed-size linear memory of `pages` 64 KiB pages (it never grows or moves)."""

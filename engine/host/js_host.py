@@ -204,6 +204,7 @@ class JsHost:
 
     module_cache = None
     call_path = "pyodide"
+    moving_base = True  # a memory is a region of the heap, wherever Python allocated it
 
     def __init__(self, memory64: bool = False) -> None:
         from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
@@ -249,8 +250,9 @@ class JsHost:
     def memory_import(self, memory: JsMemory | JsRam) -> tuple[int, int | None]:
         if isinstance(memory, JsRam):
             return memory.pages, memory.pages
-        # Pyodide's heap grows as Python allocates; any size at least this one matches.
-        return (memory.address + memory.size + 0xFFFF) >> 16, None
+        # Pyodide's heap grows as Python allocates, and holds at least the region. A
+        # minimum that does not depend on where the region is keeps modules reusable.
+        return memory.size >> 16, None
 
     def create_table(self, size: int) -> Any:
         return self._glue.table(size)

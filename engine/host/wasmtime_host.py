@@ -162,6 +162,7 @@ def _unchecked_api() -> tuple[_RawApi | None, str]:
 class WasmtimeHost:
     supports_memory64 = True
     ram_apart = False  # Python views any memory here; one memory of either width serves
+    moving_base = False  # each memory is a machine's own, its view starting at address 0
 
     def __init__(self, memory64: bool = True, fast_calls: bool | None = None) -> None:
         """A wasmtime engine and store.

@@ -60,11 +60,12 @@ def create_process_image(
     base = host.memory_address(memory)  # guest address 0 as generated code sees it
     space = AddressSpace(size, view)
     state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
+    # Nothing compiled in user mode outlives the process: the base is baked in.
     layout = Layout(
-        memory64=memory64, state_base=base + STATE_BASE, guest_base=base, guest_low=LOW,
+        memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=LOW,
         guest_high=size,
         pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
-        budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
+        budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH, base=base,
     )  # fmt: skip
     holder: dict[str, Any] = {}
     jit = WasmJit(host, memory, layout, lookup_base=size, env=_Deferred(holder))

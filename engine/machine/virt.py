@@ -147,33 +147,33 @@ class VirtMachine:
         memory = host.create_memory((RAM_LINEAR >> 16) + (0 if apart else ram_pages),
                                     memory64 and not apart)  # fmt: skip
         view = host.memory_view(memory)
-        # Python works on view offsets; generated code on addresses `base` further on.
-        # Under Pyodide `base` is a heap address baked into generated code, so kept
-        # modules are reusable only if it repeats from run to run: allocate before
-        # loading the translation cache, whose size changes between runs.
+        # Python works on view offsets; generated code on addresses `base` further on
+        # (a heap address under Pyodide, different from run to run: the layout is then
+        # relocatable, so modules kept by the translation cache stay valid).
         base = host.memory_address(memory)
         self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
         ram_memory = None
         if apart:
             ram_memory, self.ram = host.create_ram_memory(ram_pages)
-            ram_linear = 0  # RAM starts memory 1
+            ram_linear, ram_address = 0, 0  # RAM starts memory 1
         else:
             self.ram = view[RAM_LINEAR : RAM_LINEAR + cfg.ram_size]
-            ram_linear = base + RAM_LINEAR
+            ram_linear, ram_address = RAM_LINEAR, base + RAM_LINEAR
         self.state = view[STATE_BASE : STATE_BASE + st.STATE_BYTES].cast("Q")
-        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, ram_linear, CODE_BITMAP, self.ram_base)
+        tlb = LinearTlb(view, TLB_BASE, TLB_ENTRIES, ram_address, CODE_BITMAP, self.ram_base)
         self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus, tlb)
         layout = Layout(
-            memory64=memory64 and not apart, state_base=base + STATE_BASE, guest_base=0,
+            memory64=memory64 and not apart, state_base=STATE_BASE, guest_base=0,
             guest_low=0, guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE,
             tval_slot=st.EXC_TVAL, budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
             softmmu=SoftmmuLayout(
-                base + TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
+                TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
                 ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=ram_linear,
-                code_bitmap=base + CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
+                code_bitmap=CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
                 mstatus_slot=st.CSR_SLOT["mstatus"], ram_memory=1 if apart else 0,
                 ram_memory64=apart,
             ),
+            base=base, relocatable=host.moving_base,
         )  # fmt: skip
         env = _Forward()
         jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu,

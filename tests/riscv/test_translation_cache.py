@@ -16,6 +16,7 @@ import pytest
 
 from engine.target.riscv.cpu import TierConfig
 from engine.tcache import MERGE_AT, TranslationCache
+from tests.relocated_host import machines_placed_at
 from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build, run_until_ecall, u64
 
 CODE = b"\x13\x05\x15\x00" * 4  # addi a0, a0, 1 (x4)
@@ -74,17 +75,27 @@ def test_each_engine_build_has_its_own_namespace(tmp_path: Path) -> None:
     assert a.folder != b.folder and a.folder.parent == b.folder.parent == tmp_path
 
 
-def run_program(code: bytes, tier: str, wasm: str, tcache: Path) -> tuple[object, dict]:
+def run_program(
+    code: bytes, tier: str, wasm: str, tcache: Path, placed_at: int | None = None
+) -> tuple[object, dict]:
+    """Run `code` to its ecall on a fresh board; `placed_at` places the machine's memory
+    region there in a larger memory, as Pyodide's heap does (tests/relocated_host.py)."""
     from engine.machine.console import PipeConsole
     from engine.machine.virt import MachineConfig, VirtMachine
 
     config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier=tier, threshold=2),
-                           wasm=wasm, tcache_dir=str(tcache))  # fmt: skip
-    machine = VirtMachine(config, PipeConsole())
+                           wasm=wasm, tcache_dir=str(tcache),
+                           ram_apart=placed_at is not None and wasm == "wasm64")  # fmt: skip
+    if placed_at is None:
+        machine = VirtMachine(config, PipeConsole())
+    else:
+        with machines_placed_at(placed_at):
+            machine = VirtMachine(config, PipeConsole())
     state = machine.state
     run_until_ecall(machine.cpu)
     results = {"a3": state[13], "mem": u64(machine.ram, 0x80001000), "x": list(state[1:32])}
     counts = {**machine.tcache.describe(), **machine.cpu.stats.as_dict()}
+    counts["code_identity"] = machine.cpu.jit.code_identity if machine.cpu.jit else None
     machine.close()
     return results, counts
 
@@ -114,6 +125,22 @@ def test_a_second_run_compiles_nothing(tmp_path: Path, wasm: str) -> None:
     assert counts2["tbs_compiled"] == 0 and counts2["tcache_modules_stored"] == 0
     assert counts2["tbs_compiled_before"] >= counts1["tbs_compiled"]
     assert counts2["modules_compiled_before"] == counts1["tcache_modules_stored"]
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+@pytest.mark.parametrize("wasm", ["wasm64", "wasm32"])
+def test_compiled_code_is_reused_where_the_heap_put_the_machine_elsewhere(
+    tmp_path: Path, wasm: str
+) -> None:
+    """Under Pyodide the machine's memory is a heap region whose address changes between
+    runs; generated code reads it at run time, so the second run still compiles nothing."""
+    code = build(tmp_path, SV39_PROGRAM)
+    first, counts1 = run_program(code, "wasm", wasm, tmp_path / "tcache", placed_at=0x10000)
+    second, counts2 = run_program(code, "wasm", wasm, tmp_path / "tcache", placed_at=0x70000)
+    assert second == first
+    assert counts2["code_identity"] == counts1["code_identity"]
+    assert counts2["tbs_compiled"] == 0
+    assert counts2["modules_compiled_before"] == counts1["tcache_modules_stored"] > 0
 
 
 @pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")

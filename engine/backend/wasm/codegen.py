@@ -43,7 +43,7 @@ class SoftmmuLayout:
     addend turns a virtual address into a linear-memory address.
     """
 
-    tlb_base: int
+    tlb_base: int  # from Layout.base, like every address here except in RAM's own memory
     entries: int  # per MMU index, a power of two
     flags_slot: int  # state slot holding the current TB flags
     exit_slot: int  # state slot the host sets to stop the dispatcher
@@ -66,11 +66,18 @@ class SoftmmuLayout:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where things are in the linear memory shared by all generated code."""
+    """Where things are in the linear memory shared by all generated code.
+
+    Positions are offsets from `base`, where the engine's region starts in that
+    memory: 0 natively, where each machine has a memory of its own, and a heap
+    address under Pyodide. A relocatable layout's TB functions read `base` from
+    an imported global instead of having it baked in, so a module kept by the
+    translation cache stays valid when the region lands elsewhere next run.
+    """
 
     memory64: bool
-    state_base: int  # byte offset of state slot 0
-    guest_base: int  # byte offset of guest address 0
+    state_base: int  # offset of state slot 0
+    guest_base: int  # offset of guest address 0 (user mode)
     guest_low: int  # lowest guest address that may be accessed
     guest_high: int  # end of the accessible guest addresses
     pc_slot: int
@@ -79,10 +86,22 @@ class Layout:
     budget_slot: int  # TBs the dispatcher may still run (loop iterations count)
     epoch_slot: int  # changes when lookup entries are dropped (see WasmJit.forget_*)
     softmmu: SoftmmuLayout | None = None
+    base: int = 0
+    relocatable: bool = False
+
+    def slot_offset(self, slot: int) -> int:
+        """Where state slot `slot` is, from `base`."""
+        return self.state_base + slot * 8
 
     def slot_address(self, slot: int) -> int:
-        """Where state slot `slot` is, as generated code addresses it."""
-        return self.state_base + slot * 8
+        """Where state slot `slot` is in the memory, as code built for one run addresses it."""
+        return self.base + self.slot_offset(slot)
+
+    def ram_address(self) -> int:
+        """Where guest RAM's first byte is in the memory holding it."""
+        sm = self.softmmu
+        assert sm is not None
+        return sm.ram_linear + (0 if sm.ram_memory else self.base)
 
     @property
     def addr_type(self) -> ValType:
@@ -139,14 +158,16 @@ _STORE = {
 
 class SupportFunctions:
     """Indices of functions the code calls besides helpers: the 64-bit high multiplies
-    Wasm lacks, and (system mode) the softmmu slow paths imported from the host."""
+    Wasm lacks, and (system mode) the softmmu slow paths imported from the host; and
+    of the imported i32 global holding Layout.base, for a relocatable layout."""
 
     def __init__(
         self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1,
-        refill: int = -1,
+        refill: int = -1, base_global: int = -1,
     ) -> None:  # fmt: skip
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
         self.slow_load, self.slow_store, self.refill = slow_load, slow_store, refill
+        self.base_global = base_global
 
 
 def _muluh_body() -> Code:
@@ -211,6 +232,7 @@ class FunctionCompiler:
         self.scratch_addr = self._new_local(ValType.I64)
         self.scratch_entry = self._new_local(layout.addr_type)
         self.scratch_value = self._new_local(ValType.I64)
+        self.base = self._new_local(layout.addr_type) if layout.relocatable else -1
         self.insn_pc = block.pc
         # A TB that jumps back to its own start (a loop of one block) loops in Wasm
         # instead of returning to the dispatcher to be looked up and called again.
@@ -222,19 +244,49 @@ class FunctionCompiler:
         self.locals.append(t)
         return len(self.locals) - 1
 
-    # -- values -------------------------------------------------------------------------
-    def zero_address(self) -> None:
+    # -- addresses ----------------------------------------------------------------------
+    def load_base(self) -> None:
+        """Read Layout.base into its local once, at entry (relocatable layouts only)."""
+        c = self.code
+        c.global_get(self.support.base_global)
         if self.layout.memory64:
+            c.op(Op.I64_EXTEND_I32_U)
+        c.set(self.base)
+
+    def state_operand(self) -> None:
+        """Push the address operand of a state access; its static offset is state_at()."""
+        if self.base >= 0:
+            self.code.get(self.base)
+        elif self.layout.memory64:
             self.code.i64_const(0)
         else:
             self.code.i32_const(0)
 
+    def state_at(self, offset: int) -> int:
+        """The static offset of a state access `offset` bytes from slot 0."""
+        lay = self.layout
+        return lay.state_base + offset + (0 if lay.relocatable else lay.base)
+
+    def slot_at(self, slot: int) -> int:
+        return self.state_at(slot * 8)
+
+    def add_base(self) -> None:
+        """Turn the offset from Layout.base on the stack into an address (relocatable
+        layouts add the base read at entry; others have it in their constants)."""
+        if self.base >= 0:
+            self.code.get(self.base).op(Op.I64_ADD if self.layout.memory64 else Op.I32_ADD)
+
+    def baked(self, offset: int) -> int:
+        """A constant offset from Layout.base, with the base included unless relocatable."""
+        return offset if self.layout.relocatable else offset + self.layout.base
+
+    # -- values -------------------------------------------------------------------------
     def push(self, v: Value, type: Type = Type.I64) -> None:
         c = self.code
         if isinstance(v, Temp):
             if v.is_global:
-                self.zero_address()
-                c.mem(Op.I64_LOAD, self.layout.state_base + v.offset)
+                self.state_operand()
+                c.mem(Op.I64_LOAD, self.state_at(v.offset))
             else:
                 c.get(v.index)
         elif type == Type.I32:
@@ -245,18 +297,18 @@ class FunctionCompiler:
     def begin_store(self, dst: Temp) -> None:
         """Globals are stores: their address goes below the value on the stack."""
         if dst.is_global:
-            self.zero_address()
+            self.state_operand()
 
     def end_store(self, dst: Temp) -> None:
         if dst.is_global:
-            self.code.mem(Op.I64_STORE, self.layout.state_base + dst.offset)
+            self.code.mem(Op.I64_STORE, self.state_at(dst.offset))
         else:
             self.code.set(dst.index)
 
     def store_state(self, slot: int, value: Value) -> None:
-        self.zero_address()
+        self.state_operand()
         self.push(value)
-        self.code.mem(Op.I64_STORE, self.layout.slot_address(slot))
+        self.code.mem(Op.I64_STORE, self.slot_at(slot))
 
     def compare(self, cond: Cond, a: Value, b: Value) -> None:
         """Push the i32 truth value of (a cond b)."""
@@ -276,22 +328,25 @@ class FunctionCompiler:
         c.block(Op.IF)
         self.store_state(lay.pc_slot, self.insn_pc)
         self.store_state(lay.cause_slot, cause)
-        self.zero_address()
-        c.get(tmp).mem(Op.I64_STORE, lay.slot_address(lay.tval_slot))
+        self.state_operand()
+        c.get(tmp).mem(Op.I64_STORE, self.slot_at(lay.tval_slot))
         c.i32_const(Exit.EXCEPTION).op(Op.RETURN)
         c.op(Op.END)
         c.get(tmp)
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
+        self.add_base()
 
     # -- ops ----------------------------------------------------------------------------------
     def compile(self) -> tuple[list[ValType], Code]:
         block, c, lay = self.block, self.code, self.layout
         order = [op.args[0].index for op in block.ops if op.opc == Opc.LABEL]
         position = {label: k for k, label in enumerate(order)}
+        if self.base >= 0:
+            self.load_base()
         if self.loops:
-            self.zero_address()
-            c.mem(Op.I64_LOAD, lay.slot_address(lay.epoch_slot)).set(self.entry_epoch)
+            self.state_operand()
+            c.mem(Op.I64_LOAD, self.slot_at(lay.epoch_slot)).set(self.entry_epoch)
             c.block(Op.LOOP)
         for _ in order:
             c.block()
@@ -325,18 +380,18 @@ class FunctionCompiler:
         in system mode, when the host asked for an exit (an interrupt, a changed mode).
         """
         lay, c = self.layout, self.code
-        budget = lay.slot_address(lay.budget_slot)
-        self.zero_address()
-        self.zero_address()
+        budget = self.slot_at(lay.budget_slot)
+        self.state_operand()
+        self.state_operand()
         c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
         c.mem(Op.I64_STORE, budget)
         c.get(self.scratch_value).i64_const(0).op(Op.I64_GT_S)
-        self.zero_address()
-        c.mem(Op.I64_LOAD, lay.slot_address(lay.epoch_slot)).get(self.entry_epoch)
+        self.state_operand()
+        c.mem(Op.I64_LOAD, self.slot_at(lay.epoch_slot)).get(self.entry_epoch)
         c.op(Op.I64_EQ).op(Op.I32_AND)
         if lay.softmmu is not None:
-            self.zero_address()
-            c.mem(Op.I64_LOAD, lay.slot_address(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
+            self.state_operand()
+            c.mem(Op.I64_LOAD, self.slot_at(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
             c.op(Op.I32_AND)
         c.br(Op.BR_IF, self.open_labels)
 
@@ -425,14 +480,14 @@ class FunctionCompiler:
             # may return early, which discards it.
             self.begin_store(d)
             self.guest_address(addr, memop.size, LOAD_FAULT)
-            c.mem(_LOAD[memop], self.layout.guest_base)
+            c.mem(_LOAD[memop], self.baked(self.layout.guest_base))
             self.end_store(d)
         elif opc == Opc.ST:
             v, addr, memop, _mmu = args
             memop = MemOp(memop & 3)
             self.guest_address(addr, memop.size, STORE_FAULT)
             self.push(v)
-            c.mem(_STORE[memop], self.layout.guest_base)
+            c.mem(_STORE[memop], self.baked(self.layout.guest_base))
         elif opc == Opc.CALL:
             helper, d = args[0], args[1]
             if d is not None:
@@ -469,9 +524,10 @@ class FunctionCompiler:
         c.tee(a)
         c.i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
         c.i64_const(5).op(Op.I64_SHL)
-        c.i64_const(sm.tlb_base + mmu * sm.entries * sm.entry_bytes).op(Op.I64_ADD)
+        c.i64_const(self.baked(sm.tlb_base + mmu * sm.entries * sm.entry_bytes)).op(Op.I64_ADD)
         if not lay.memory64:
             c.op(Op.I32_WRAP_I64)
+        self.add_base()
         c.tee(e)
         c.mem(Op.I64_LOAD, tag_offset)
         c.get(a)

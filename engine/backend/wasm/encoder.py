@@ -209,6 +209,9 @@ class Code:
     def set(self, index: int) -> Code:
         return self.local(Op.LOCAL_SET, index)
 
+    def global_get(self, index: int) -> Code:
+        return self.local(Op.GLOBAL_GET, index)
+
     def tee(self, index: int) -> Code:
         return self.local(Op.LOCAL_TEE, index)
 

@@ -14,6 +14,7 @@ exception, or when the budget of TB executions runs out.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import struct
@@ -84,9 +85,11 @@ class WasmJit:
         self.lookup_base = lookup_base
         self.env = env
         self.view = host.memory_view(memory)
-        # The lookup table's address as generated code sees it (the view starts at 0).
-        self.lookup_address = lookup_base + host.memory_address(memory)
-        self._epoch_at = layout.slot_address(layout.epoch_slot) - host.memory_address(memory)
+        if layout.base != host.memory_address(memory):
+            raise ValueError("the layout's base is not where the host put the memory's view")
+        # The lookup table's address as the dispatcher sees it (the view starts at 0).
+        self.lookup_address = lookup_base + layout.base
+        self._epoch_at = layout.slot_offset(layout.epoch_slot)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
         self.table = host.create_table(1024)
@@ -286,6 +289,7 @@ class WasmJit:
         m = Module()
         self._import_shared(m)
         first_slot = m.import_global("rt", "first_slot", ValType.I32)
+        base = m.import_global("rt", "base", ValType.I32) if self.layout.relocatable else -1
         helpers: list[Helper] = []
         for block in blocks:
             for op in block.ops:
@@ -304,7 +308,13 @@ class WasmJit:
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
         first_support = m.imported_funcs
         support = SupportFunctions(
-            first_support, first_support + 1, first_support + 2, slow_load, slow_store, refill
+            first_support,
+            first_support + 1,
+            first_support + 2,
+            slow_load,
+            slow_store,
+            refill,
+            base,
         )
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
@@ -330,6 +340,8 @@ class WasmJit:
         if need > 0:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
         imports = [*self._shared_imports(), self.host.global_i32(first)]
+        if self.layout.relocatable:
+            imports.append(self._base_global)
         imports += [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
             imports += [*self._slow_paths(), self._refill]
@@ -340,12 +352,23 @@ class WasmJit:
         return list(range(first, first + functions))
 
     @functools.cached_property
-    def code_identity(self) -> str:
-        """What generated code depends on besides its blocks: addresses and modes baked in.
+    def _base_global(self) -> Any:
+        base = self.layout.base
+        if not 0 <= base < 1 << 32:
+            raise ValueError(f"a relocatable layout's base must be a 32-bit address, not {base:#x}")
+        return self.host.global_i32(base - (1 << 32) if base >> 31 else base)
 
-        Modules kept from an earlier run are only valid under the same identity."""
-        layout = (repr(self.layout), self.lookup_address, self.memory_limits, self.ram_limits)
-        return hashlib.blake2b(repr(layout).encode(), digest_size=10).hexdigest()
+    @functools.cached_property
+    def code_identity(self) -> str:
+        """What TB modules depend on besides their blocks: addresses and modes baked in.
+
+        Modules kept from an earlier run are only valid under the same identity. A
+        relocatable layout reads its base at run time, so the base is not part of it."""
+        layout = self.layout
+        if layout.relocatable:
+            layout = dataclasses.replace(layout, base=0)
+        parts = (repr(layout), self.memory_limits, self.ram_limits)
+        return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
     def _slow_paths(self) -> list[Any]:
         if not hasattr(self, "_slow_funcs"):

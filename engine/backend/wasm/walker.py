@@ -32,9 +32,13 @@ def _decline(c: Code) -> None:
 
 
 def add_refill(m: Module, layout: Layout) -> int:
-    """Add the refill function to module m; returns its function index."""
+    """Add the refill function to module m; returns its function index.
+
+    It is built for one run, like the dispatcher, so addresses are baked in even
+    for a relocatable layout."""
     sm = layout.softmmu
     assert sm is not None
+    ram_address = layout.ram_address()
     c = Code()
 
     def state(slot: int) -> None:
@@ -77,7 +81,7 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.tee(PA)
     c.i64_const(sm.ram_size - 8).op(Op.I64_GT_U)
     if_true_decline()
-    c.get(PA).i64_const(sm.ram_linear).op(Op.I64_ADD)
+    c.get(PA).i64_const(ram_address).op(Op.I64_ADD)
     if not layout.ram_memory64:
         c.op(Op.I32_WRAP_I64)
     c.mem(Op.I64_LOAD, memory=sm.ram_memory).tee(PTE)
@@ -139,7 +143,8 @@ def add_refill(m: Module, layout: Layout) -> int:
     if_true_decline()
     # A page holding translated code is never writable through the TLB.
     c.get(PA).i64_const(12).op(Op.I64_SHR_U).set(PAGE_INDEX)
-    c.get(PAGE_INDEX).i64_const(3).op(Op.I64_SHR_U).i64_const(sm.code_bitmap).op(Op.I64_ADD)
+    c.get(PAGE_INDEX).i64_const(3).op(Op.I64_SHR_U)
+    c.i64_const(layout.base + sm.code_bitmap).op(Op.I64_ADD)
     linear()
     c.mem(Op.I32_LOAD8_U)
     c.get(PAGE_INDEX).op(Op.I32_WRAP_I64).i32_const(7).op(Op.I32_AND).op(Op.I32_SHR_U)
@@ -152,7 +157,8 @@ def add_refill(m: Module, layout: Layout) -> int:
     # entry = tlb_base + (mmu * entries + vpn % entries) * 32
     c.get(MMU).op(Op.I64_EXTEND_I32_U).i64_const(sm.entries).op(Op.I64_MUL)
     c.get(VA).i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
-    c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL).i64_const(sm.tlb_base).op(Op.I64_ADD)
+    c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL)
+    c.i64_const(layout.base + sm.tlb_base).op(Op.I64_ADD)
     c.set(SATP)  # reused: the entry's linear address
     for offset, flag in ((0, READABLE), (8, WRITABLE)):
         c.get(SATP)
@@ -162,7 +168,7 @@ def add_refill(m: Module, layout: Layout) -> int:
         c.mem(Op.I64_STORE, offset)
     c.get(SATP)
     linear()
-    c.get(PA).i64_const(sm.ram_linear).op(Op.I64_ADD)
+    c.get(PA).i64_const(ram_address).op(Op.I64_ADD)
     c.get(VA).i64_const(~0xFFF).op(Op.I64_AND).op(Op.I64_SUB)
     c.mem(Op.I64_STORE, 16)
     c.i32_const(1).op(Op.END)
