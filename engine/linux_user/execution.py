@@ -65,10 +65,11 @@ def create_process_image(
         memory64=memory64, state_base=STATE_BASE, guest_base=0, guest_low=LOW,
         guest_high=size,
         pc_slot=st.PC, cause_slot=st.EXC_CAUSE, tval_slot=st.EXC_TVAL,
-        budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH, base=base,
+        budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH, lookup_base=size,
+        base=base,
     )  # fmt: skip
     holder: dict[str, Any] = {}
-    jit = WasmJit(host, memory, layout, lookup_base=size, env=_Deferred(holder))
+    jit = WasmJit(host, memory, layout, env=_Deferred(holder))
     cpu = RiscvCpu(space.memory, state, optimize, options.tier, jit)
     holder["cpu"] = cpu
     return space, cpu

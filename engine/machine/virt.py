@@ -166,7 +166,7 @@ class VirtMachine:
             memory64=memory64 and not apart, state_base=STATE_BASE, guest_base=0,
             guest_low=0, guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE,
             tval_slot=st.EXC_TVAL, budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
-            softmmu=SoftmmuLayout(
+            lookup_base=LOOKUP_BASE, softmmu=SoftmmuLayout(
                 TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
                 ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=ram_linear,
                 code_bitmap=CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
@@ -176,7 +176,7 @@ class VirtMachine:
             base=base, relocatable=host.moving_base,
         )  # fmt: skip
         env = _Forward()
-        jit = WasmJit(host, memory, layout, LOOKUP_BASE, env, softmmu=self.mmu,
+        jit = WasmJit(host, memory, layout, env, softmmu=self.mmu,
                       ram_memory=ram_memory)  # fmt: skip
         self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit, self.tcache)
         env.target = self.cpu

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.backend.wasm.encoder import Code, Op, ValType
+from engine.backend.wasm.lookup import ENTRY_SLOT, emit_find
 from engine.ir.core import (
     BINARY_OPS,
     Block,
@@ -85,6 +86,7 @@ class Layout:
     tval_slot: int
     budget_slot: int  # TBs the dispatcher may still run (loop iterations count)
     epoch_slot: int  # changes when lookup entries are dropped (see WasmJit.forget_*)
+    lookup_base: int  # offset of the TB lookup table (engine/backend/wasm/lookup.py)
     softmmu: SoftmmuLayout | None = None
     base: int = 0
     relocatable: bool = False
@@ -159,15 +161,17 @@ _STORE = {
 class SupportFunctions:
     """Indices of functions the code calls besides helpers: the 64-bit high multiplies
     Wasm lacks, and (system mode) the softmmu slow paths imported from the host; and
-    of the imported i32 global holding Layout.base, for a relocatable layout."""
+    of the imported i32 global holding Layout.base, for a relocatable layout; and of
+    the TB functions' type, which TB exits chain through."""
 
     def __init__(
         self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1,
-        refill: int = -1, base_global: int = -1,
+        refill: int = -1, base_global: int = -1, tb_type: int = -1,
     ) -> None:  # fmt: skip
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
         self.slow_load, self.slow_store, self.refill = slow_load, slow_store, refill
         self.base_global = base_global
+        self.tb_type = tb_type  # the type of TB functions, for chaining to the next one
 
 
 def _muluh_body() -> Code:
@@ -233,6 +237,10 @@ class FunctionCompiler:
         self.scratch_entry = self._new_local(layout.addr_type)
         self.scratch_value = self._new_local(ValType.I64)
         self.base = self._new_local(layout.addr_type) if layout.relocatable else -1
+        # For exits that chain to the next TB: the current context word and a scratch.
+        system = layout.softmmu is not None
+        self.current = self._new_local(ValType.I32) if system else -1
+        self.context = self._new_local(ValType.I32) if system else -1
         self.insn_pc = block.pc
         # A TB that jumps back to its own start (a loop of one block) loops in Wasm
         # instead of returning to the dispatcher to be looked up and called again.
@@ -279,6 +287,15 @@ class FunctionCompiler:
     def baked(self, offset: int) -> int:
         """A constant offset from Layout.base, with the base included unless relocatable."""
         return offset if self.layout.relocatable else offset + self.layout.base
+
+    def to_address(self, offset: int) -> None:
+        """Turn the i64 on the stack, bytes into the thing at `offset` from Layout.base,
+        into an address of the memory's type."""
+        c = self.code
+        c.i64_const(self.baked(offset)).op(Op.I64_ADD)
+        if not self.layout.memory64:
+            c.op(Op.I32_WRAP_I64)
+        self.add_base()
 
     # -- values -------------------------------------------------------------------------
     def push(self, v: Value, type: Type = Type.I64) -> None:
@@ -395,6 +412,39 @@ class FunctionCompiler:
             c.op(Op.I32_AND)
         c.br(Op.BR_IF, self.open_labels)
 
+    def chain(self, target: Value) -> None:
+        """At an exit to `target`: call its TB straight away, a tail call, when the
+        dispatcher would have called it next; else fall through to a normal exit.
+
+        That is while the dispatcher's budget lasts (the chained TB counts against it)
+        and, in system mode, the host has not asked for an exit; the TB is found in the
+        lookup table exactly as the dispatcher finds it, so dropped entries (changed
+        code, a new address space) stop chains as they stop the dispatcher.
+        """
+        lay, c, sm = self.layout, self.code, self.layout.softmmu
+        budget = self.slot_at(lay.budget_slot)
+        self.state_operand()
+        c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
+        c.i64_const(0).op(Op.I64_GT_S)
+        if sm is not None:
+            self.state_operand()
+            c.mem(Op.I64_LOAD, self.slot_at(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_AND)
+        c.block(Op.IF)
+        if sm is not None:
+            self.state_operand()
+            c.mem(Op.I32_LOAD, self.slot_at(sm.flags_slot)).set(self.current)
+        emit_find(
+            c, lambda: self.push(target), lambda: self.to_address(lay.lookup_base),
+            self.scratch_entry, self.current, self.context,
+        )  # fmt: skip
+        c.block(Op.IF)
+        self.state_operand()
+        c.get(self.scratch_value).mem(Op.I64_STORE, budget)
+        c.get(self.scratch_entry).mem(Op.I32_LOAD, ENTRY_SLOT)
+        c.call_indirect(self.support.tb_type, tail=True)
+        c.op(Op.END)
+        c.op(Op.END)
+
     def emit(self, op) -> None:
         opc, args, c = op.opc, op.args, self.code
         if opc in BINARY_OPS:
@@ -503,6 +553,7 @@ class FunctionCompiler:
             if self.loops and opc == Opc.GOTO_TB and args[0] == self.block.pc:
                 self.loop_back()
             self.store_state(self.layout.pc_slot, args[0])
+            self.chain(args[0])
             c.i32_const(Exit.NEXT).op(Op.RETURN)
         elif opc == Opc.EXIT:
             c.i32_const(int(args[0])).op(Op.RETURN)
@@ -518,16 +569,13 @@ class FunctionCompiler:
         slow path; misaligned accesses within a page stay on the fast path
         (Wasm loads and stores need no alignment).
         """
-        c, sm, lay = self.code, self.layout.softmmu, self.layout
+        c, sm = self.code, self.layout.softmmu
         a, e = self.scratch_addr, self.scratch_entry
         self.push(addr)
         c.tee(a)
         c.i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
         c.i64_const(5).op(Op.I64_SHL)
-        c.i64_const(self.baked(sm.tlb_base + mmu * sm.entries * sm.entry_bytes)).op(Op.I64_ADD)
-        if not lay.memory64:
-            c.op(Op.I32_WRAP_I64)
-        self.add_base()
+        self.to_address(sm.tlb_base + mmu * sm.entries * sm.entry_bytes)
         c.tee(e)
         c.mem(Op.I64_LOAD, tag_offset)
         c.get(a)

@@ -30,6 +30,17 @@ from engine.backend.wasm.codegen import (
     support_bodies,
 )
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
+from engine.backend.wasm.lookup import (
+    ENTRY_SLOT,
+    INVALID_PC,
+    LOOKUP_ASID_SHIFT,
+    LOOKUP_BYTES,
+    LOOKUP_ENTRIES,
+    LOOKUP_ENTRY_BYTES,
+    LOOKUP_GLOBAL,
+    emit_find,
+    lookup_slot,
+)
 from engine.backend.wasm.walker import add_refill
 from engine.host.base import WasmHost
 from engine.ir.core import Block, Helper, Opc
@@ -37,27 +48,9 @@ from engine.ir.core import Block, Helper, Opc
 EXIT_HALT = 2  # the host asked the dispatcher to stop (Exit.HALT)
 EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
 EXIT_BUDGET = 4  # the dispatcher ran its budget of TBs
-LOOKUP_ENTRIES = 1 << 18
-LOOKUP_ENTRY_BYTES = 16
-LOOKUP_BYTES = LOOKUP_ENTRIES * LOOKUP_ENTRY_BYTES
-INVALID_PC = 1  # no RISC-V instruction lives at an odd address
-# An entry's context word: the TB flags (below bit 7) and either the ASID it was
-# made under (from bit 8) or LOOKUP_GLOBAL for code on a global page.
-LOOKUP_GLOBAL = 0x80
-LOOKUP_ASID_SHIFT = 8
 _ENTRY = struct.Struct("<QII")  # pc, table slot, context word
 _EPOCH = struct.Struct("<Q")
 _M64 = (1 << 64) - 1
-
-
-# The TB flags take part in the slot index, so that the blocks one pc has under
-# different flags (privilege, FS state...) do not keep evicting each other.
-LOOKUP_FLAGS_SHIFT = 11
-
-
-def lookup_slot(pc: int, flags: int = 0) -> int:
-    """The direct-mapped slot of (pc, flags); `flags` are a context word's low 7 bits."""
-    return ((pc >> 1) ^ (flags << LOOKUP_FLAGS_SHIFT)) & (LOOKUP_ENTRIES - 1)
 
 
 class WasmJit:
@@ -66,7 +59,6 @@ class WasmJit:
         host: WasmHost,
         memory: Any,
         layout: Layout,
-        lookup_base: int,
         env: Any,
         softmmu: Any = None,
         ram_memory: Any = None,
@@ -82,13 +74,13 @@ class WasmJit:
         if (ram_memory is not None) != bool(sm is not None and sm.ram_memory):
             raise ValueError("a RAM memory is given exactly when the layout puts RAM in memory 1")
         self.layout = layout
-        self.lookup_base = lookup_base
+        self.lookup_base = layout.lookup_base
         self.env = env
         self.view = host.memory_view(memory)
         if layout.base != host.memory_address(memory):
             raise ValueError("the layout's base is not where the host put the memory's view")
         # The lookup table's address as the dispatcher sees it (the view starts at 0).
-        self.lookup_address = lookup_base + layout.base
+        self.lookup_address = layout.base + layout.lookup_base
         self._epoch_at = layout.slot_offset(layout.epoch_slot)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
@@ -220,28 +212,17 @@ class WasmJit:
         if sm is not None:
             self._addr_const(c, 0)
             c.mem(Op.I32_LOAD, lay.slot_address(sm.flags_slot)).set(current)
-        # entry = lookup_base + lookup_slot(pc, flags) * 16
-        c.get(pc).i64_const(1).op(Op.I64_SHR_U)
-        if sm is not None:
-            c.get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U)
-            c.i64_const(LOOKUP_FLAGS_SHIFT).op(Op.I64_SHL).op(Op.I64_XOR)
-        c.i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND)
-        c.i64_const(4).op(Op.I64_SHL).i64_const(self.lookup_address).op(Op.I64_ADD)
-        if not lay.memory64:
-            c.op(Op.I32_WRAP_I64)
-        c.set(entry)
-        # if entry.pc != pc: miss. In system mode also unless the entry's context is
-        # the current one (flags and ASID) or global with the current flags.
-        c.get(entry).mem(Op.I64_LOAD).get(pc).op(Op.I64_NE)
-        if sm is not None:
-            c.get(entry).mem(Op.I32_LOAD, 12).tee(context)
-            c.get(current).op(Op.I32_NE)
-            c.get(context).get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND)
-            c.i32_const(LOOKUP_GLOBAL).op(Op.I32_OR).op(Op.I32_NE)
-            c.op(Op.I32_AND).op(Op.I32_OR)
-        c.block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
+
+        def entry_address() -> None:
+            c.i64_const(self.lookup_address).op(Op.I64_ADD)
+            if not lay.memory64:
+                c.op(Op.I32_WRAP_I64)
+
+        found = (current, context) if sm is not None else ()
+        emit_find(c, lambda: c.get(pc), entry_address, entry, *found)
+        c.op(Op.I32_EQZ).block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
         # code = table[entry.index]()
-        c.get(entry).mem(Op.I32_LOAD, 8).call_indirect(tb_type).tee(code)
+        c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type).tee(code)
         c.block(Op.IF).get(code).op(Op.RETURN).op(Op.END)
         self._addr_const(c, 0)
         self._addr_const(c, 0)
@@ -306,20 +287,14 @@ class WasmJit:
             refill_type = m.type((ValType.I64, ValType.I32, ValType.I32), (ValType.I32,))
             refill = m.import_func("rt", "refill", refill_type)
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
-        first_support = m.imported_funcs
+        tb_type = m.type((), (ValType.I32,))
+        first = m.imported_funcs
         support = SupportFunctions(
-            first_support,
-            first_support + 1,
-            first_support + 2,
-            slow_load,
-            slow_store,
-            refill,
-            base,
+            first, first + 1, first + 2, slow_load, slow_store, refill, base, tb_type
         )
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
             m.function(binary, SUPPORT_LOCALS[name], bodies[name])
-        tb_type = m.type((), (ValType.I32,))
         funcs = []
         for block in blocks:
             locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
