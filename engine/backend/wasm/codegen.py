@@ -162,16 +162,16 @@ class SupportFunctions:
     """Indices of functions the code calls besides helpers: the 64-bit high multiplies
     Wasm lacks, and (system mode) the softmmu slow paths imported from the host; and
     of the imported i32 global holding Layout.base, for a relocatable layout; and of
-    the TB functions' type, which TB exits chain through."""
+    the module's chain function."""
 
     def __init__(
         self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1,
-        refill: int = -1, base_global: int = -1, tb_type: int = -1,
+        refill: int = -1, base_global: int = -1, chain: int = -1,
     ) -> None:  # fmt: skip
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
         self.slow_load, self.slow_store, self.refill = slow_load, slow_store, refill
         self.base_global = base_global
-        self.tb_type = tb_type  # the type of TB functions, for chaining to the next one
+        self.chain = chain  # chain_function's: every exit to a pc tail-calls it
 
 
 def _muluh_body() -> Code:
@@ -221,42 +221,18 @@ def support_bodies(muluh_index: int) -> dict[str, Code]:
     }
 
 
-class FunctionCompiler:
-    """Emits the body of one TB function."""
+class Addressing:
+    """Where a generated function finds the state and tables: at constants with
+    Layout.base baked in, or, in a relocatable layout, from the base the function
+    reads once at entry from the imported global (into local `base`)."""
 
-    def __init__(
-        self, block: Block, layout: Layout, helpers: dict[Helper, int], support: SupportFunctions
-    ) -> None:
-        self.block = block
-        self.layout = layout
-        self.helpers = helpers
-        self.support = support
-        self.code = Code()
-        self.locals: list[ValType] = [_WASM_TYPE[t.type] for t in block.temps]
-        self.scratch_addr = self._new_local(ValType.I64)
-        self.scratch_entry = self._new_local(layout.addr_type)
-        self.scratch_value = self._new_local(ValType.I64)
-        self.base = self._new_local(layout.addr_type) if layout.relocatable else -1
-        # For exits that chain to the next TB: the current context word and a scratch.
-        system = layout.softmmu is not None
-        self.current = self._new_local(ValType.I32) if system else -1
-        self.context = self._new_local(ValType.I32) if system else -1
-        self.insn_pc = block.pc
-        # A TB that jumps back to its own start (a loop of one block) loops in Wasm
-        # instead of returning to the dispatcher to be looked up and called again.
-        self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
-        self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
-        self.open_labels = 0  # label blocks open around the op being emitted
+    def __init__(self, layout: Layout, code: Code, base: int, base_global: int) -> None:
+        self.layout, self.code, self.base, self.base_global = layout, code, base, base_global
 
-    def _new_local(self, t: ValType) -> int:
-        self.locals.append(t)
-        return len(self.locals) - 1
-
-    # -- addresses ----------------------------------------------------------------------
     def load_base(self) -> None:
         """Read Layout.base into its local once, at entry (relocatable layouts only)."""
         c = self.code
-        c.global_get(self.support.base_global)
+        c.global_get(self.base_global)
         if self.layout.memory64:
             c.op(Op.I64_EXTEND_I32_U)
         c.set(self.base)
@@ -296,6 +272,80 @@ class FunctionCompiler:
         if not self.layout.memory64:
             c.op(Op.I32_WRAP_I64)
         self.add_base()
+
+
+def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list[ValType], Code]:
+    """`chain(pc) -> i32`, what a TB exit to `pc` tail-calls: store pc as the next pc,
+    then call its TB straight away, a tail call again, when the dispatcher would have
+    called it next; else return Exit.NEXT to the dispatcher.
+
+    That is while the dispatcher's budget lasts (the chained TB counts against it)
+    and, in system mode, the host has not asked for an exit. The TB is found in the
+    lookup table exactly as the dispatcher finds it, so dropped entries (changed
+    code, a new address space) stop chains as they stop the dispatcher. One copy per
+    module keeps each exit to a few bytes of code to compile.
+    """
+    pc, budget_left, entry, current, context = 0, 1, 2, 3, 4
+    locals_ = [ValType.I64, layout.addr_type, ValType.I32, ValType.I32]
+    base = -1
+    if layout.relocatable:
+        base = len(locals_) + 1
+        locals_.append(layout.addr_type)
+    sm, c = layout.softmmu, Code()
+    a = Addressing(layout, c, base, base_global)
+    if base >= 0:
+        a.load_base()
+    a.state_operand()
+    c.get(pc).mem(Op.I64_STORE, a.slot_at(layout.pc_slot))
+    budget = a.slot_at(layout.budget_slot)
+    a.state_operand()
+    c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(budget_left)
+    c.i64_const(0).op(Op.I64_GT_S)
+    if sm is not None:
+        a.state_operand()
+        c.mem(Op.I64_LOAD, a.slot_at(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_AND)
+    c.block(Op.IF)
+    found: tuple[int, ...] = ()
+    if sm is not None:
+        a.state_operand()
+        c.mem(Op.I32_LOAD, a.slot_at(sm.flags_slot)).set(current)
+        found = (current, context)
+    emit_find(c, lambda: c.get(pc), lambda: a.to_address(layout.lookup_base), entry, *found)
+    c.block(Op.IF)
+    a.state_operand()
+    c.get(budget_left).mem(Op.I64_STORE, budget)
+    c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type, tail=True)
+    c.op(Op.END)
+    c.op(Op.END)
+    c.i32_const(Exit.NEXT).op(Op.END)
+    return locals_, c
+
+
+class FunctionCompiler(Addressing):
+    """Emits the body of one TB function."""
+
+    def __init__(
+        self, block: Block, layout: Layout, helpers: dict[Helper, int], support: SupportFunctions
+    ) -> None:
+        self.block = block
+        self.helpers = helpers
+        self.support = support
+        self.locals: list[ValType] = [_WASM_TYPE[t.type] for t in block.temps]
+        self.scratch_addr = self._new_local(ValType.I64)
+        self.scratch_entry = self._new_local(layout.addr_type)
+        self.scratch_value = self._new_local(ValType.I64)
+        base = self._new_local(layout.addr_type) if layout.relocatable else -1
+        super().__init__(layout, Code(), base, support.base_global)
+        self.insn_pc = block.pc
+        # A TB that jumps back to its own start (a loop of one block) loops in Wasm
+        # instead of returning to the dispatcher to be looked up and called again.
+        self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
+        self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
+        self.open_labels = 0  # label blocks open around the op being emitted
+
+    def _new_local(self, t: ValType) -> int:
+        self.locals.append(t)
+        return len(self.locals) - 1
 
     # -- values -------------------------------------------------------------------------
     def push(self, v: Value, type: Type = Type.I64) -> None:
@@ -412,39 +462,6 @@ class FunctionCompiler:
             c.op(Op.I32_AND)
         c.br(Op.BR_IF, self.open_labels)
 
-    def chain(self, target: Value) -> None:
-        """At an exit to `target`: call its TB straight away, a tail call, when the
-        dispatcher would have called it next; else fall through to a normal exit.
-
-        That is while the dispatcher's budget lasts (the chained TB counts against it)
-        and, in system mode, the host has not asked for an exit; the TB is found in the
-        lookup table exactly as the dispatcher finds it, so dropped entries (changed
-        code, a new address space) stop chains as they stop the dispatcher.
-        """
-        lay, c, sm = self.layout, self.code, self.layout.softmmu
-        budget = self.slot_at(lay.budget_slot)
-        self.state_operand()
-        c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
-        c.i64_const(0).op(Op.I64_GT_S)
-        if sm is not None:
-            self.state_operand()
-            c.mem(Op.I64_LOAD, self.slot_at(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_AND)
-        c.block(Op.IF)
-        if sm is not None:
-            self.state_operand()
-            c.mem(Op.I32_LOAD, self.slot_at(sm.flags_slot)).set(self.current)
-        emit_find(
-            c, lambda: self.push(target), lambda: self.to_address(lay.lookup_base),
-            self.scratch_entry, self.current, self.context,
-        )  # fmt: skip
-        c.block(Op.IF)
-        self.state_operand()
-        c.get(self.scratch_value).mem(Op.I64_STORE, budget)
-        c.get(self.scratch_entry).mem(Op.I32_LOAD, ENTRY_SLOT)
-        c.call_indirect(self.support.tb_type, tail=True)
-        c.op(Op.END)
-        c.op(Op.END)
-
     def emit(self, op) -> None:
         opc, args, c = op.opc, op.args, self.code
         if opc in BINARY_OPS:
@@ -552,9 +569,8 @@ class FunctionCompiler:
         elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
             if self.loops and opc == Opc.GOTO_TB and args[0] == self.block.pc:
                 self.loop_back()
-            self.store_state(self.layout.pc_slot, args[0])
-            self.chain(args[0])
-            c.i32_const(Exit.NEXT).op(Op.RETURN)
+            self.push(args[0])
+            c.call(self.support.chain, tail=True)
         elif opc == Opc.EXIT:
             c.i32_const(int(args[0])).op(Op.RETURN)
         else:

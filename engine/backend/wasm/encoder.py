@@ -225,8 +225,8 @@ class Code:
         self.buf += uleb(depth)
         return self
 
-    def call(self, func: int) -> Code:
-        self.buf.append(Op.CALL)
+    def call(self, func: int, tail: bool = False) -> Code:
+        self.buf.append(Op.RETURN_CALL if tail else Op.CALL)
         self.buf += uleb(func)
         return self
 

@@ -27,6 +27,7 @@ from engine.backend.wasm.codegen import (
     FunctionCompiler,
     Layout,
     SupportFunctions,
+    chain_function,
     support_bodies,
 )
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
@@ -290,11 +291,13 @@ class WasmJit:
         tb_type = m.type((), (ValType.I32,))
         first = m.imported_funcs
         support = SupportFunctions(
-            first, first + 1, first + 2, slow_load, slow_store, refill, base, tb_type
+            first, first + 1, first + 2, slow_load, slow_store, refill, base, first + 3
         )
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
             m.function(binary, SUPPORT_LOCALS[name], bodies[name])
+        chain_locals, chain_body = chain_function(self.layout, base, tb_type)
+        m.function(m.type((ValType.I64,), (ValType.I32,)), chain_locals, chain_body)
         funcs = []
         for block in blocks:
             locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
