@@ -12,9 +12,7 @@ import pytest
 from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
 from engine.ir.builder import Builder
 from engine.ir.core import Helper, HelperFlags
-from engine.linux_user.execution import ExecutionOptions, create_process_image
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import TierConfig
 from engine.target.riscv.state import GLOBALS as G
 
 PING, PONG = 0x10000, 0x20000
@@ -27,13 +25,6 @@ def _forget_pong(env: object) -> None:
 
 
 FORGET_PONG = Helper("test_forget_pong", _forget_pong, (), None, HelperFlags.NONE)
-
-
-@pytest.fixture(params=["wasm64", "wasm32"])
-def cpu(request: pytest.FixtureRequest):
-    options = ExecutionOptions(TierConfig(tier="wasm"), request.param)
-    _space, cpu = create_process_image(64 << 20, options)
-    return cpu
 
 
 def step(pc: int, to: int, register: int, computed: bool = False, call: Helper | None = None):

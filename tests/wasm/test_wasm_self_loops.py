@@ -7,14 +7,10 @@ as soon as the host has dropped lookup entries (its own may be among them).
 
 from __future__ import annotations
 
-import pytest
-
 from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
 from engine.ir.builder import Builder
 from engine.ir.core import Helper, HelperFlags
-from engine.linux_user.execution import ExecutionOptions, create_process_image
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import TierConfig
 from engine.target.riscv.state import GLOBALS as G
 
 PC = 0x10000
@@ -26,13 +22,6 @@ def _drop_lookup_entries(env: object) -> None:
 
 
 DROP_LOOKUP = Helper("test_drop_lookup_entries", _drop_lookup_entries, (), None, HelperFlags.NONE)
-
-
-@pytest.fixture(params=["wasm64", "wasm32"])
-def cpu(request: pytest.FixtureRequest):
-    options = ExecutionOptions(TierConfig(tier="wasm"), request.param)
-    _space, cpu = create_process_image(64 << 20, options)
-    return cpu
 
 
 def counting_loop(call_first: Helper | None = None) -> Builder:
