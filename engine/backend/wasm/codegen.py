@@ -1,9 +1,11 @@
 """IR translation blocks to WebAssembly functions.
 
 Each TB becomes one function `() -> i32` that returns an `Exit` code with the
-next pc stored in the CPU state, exactly like an interpreter-tier TB. IR locals
-become Wasm locals (the engine allocates registers); globals are loads and
-stores at constant offsets of the state in linear memory. Forward-only
+next pc stored in the CPU state, exactly like an interpreter-tier TB, except
+that an exit to a pc first tail-calls the module's chain function, which may
+run the next TBs before the last of them returns (see chain_function). IR
+locals become Wasm locals (the engine allocates registers); globals are loads
+and stores at constant offsets of the state in linear memory. Forward-only
 branches map onto nested blocks opened at the top of the function: the k-th
 label to be placed closes the k-th block.
 
