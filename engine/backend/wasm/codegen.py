@@ -97,10 +97,6 @@ class Layout:
         """Where state slot `slot` is, from `base`."""
         return self.state_base + slot * 8
 
-    def slot_address(self, slot: int) -> int:
-        """Where state slot `slot` is in the memory, as code built for one run addresses it."""
-        return self.base + self.slot_offset(slot)
-
     def ram_address(self) -> int:
         """Where guest RAM's first byte is in the memory holding it."""
         sm = self.softmmu
@@ -224,15 +220,17 @@ def support_bodies(muluh_index: int) -> dict[str, Code]:
 
 
 class Addressing:
-    """Where a generated function finds the state and tables: at constants with
-    Layout.base baked in, or, in a relocatable layout, from the base the function
-    reads once at entry from the imported global (into local `base`)."""
+    """Where a generated function finds the state and tables: from the base it reads
+    once at entry from the imported global `base_global` into local `base`, or at
+    constants with Layout.base baked in when it has no such local. Code kept across
+    runs needs the local in a relocatable layout; code built for one run (the
+    dispatcher, the page-table walker) goes without and gets constants."""
 
-    def __init__(self, layout: Layout, code: Code, base: int, base_global: int) -> None:
+    def __init__(self, layout: Layout, code: Code, base: int = -1, base_global: int = -1) -> None:
         self.layout, self.code, self.base, self.base_global = layout, code, base, base_global
 
     def load_base(self) -> None:
-        """Read Layout.base into its local once, at entry (relocatable layouts only)."""
+        """Read Layout.base into its local, once at entry."""
         c = self.code
         c.global_get(self.base_global)
         if self.layout.memory64:
@@ -250,21 +248,20 @@ class Addressing:
 
     def state_at(self, offset: int) -> int:
         """The static offset of a state access `offset` bytes from slot 0."""
-        lay = self.layout
-        return lay.state_base + offset + (0 if lay.relocatable else lay.base)
+        return self.baked(self.layout.state_base + offset)
 
     def slot_at(self, slot: int) -> int:
         return self.state_at(slot * 8)
 
     def add_base(self) -> None:
-        """Turn the offset from Layout.base on the stack into an address (relocatable
-        layouts add the base read at entry; others have it in their constants)."""
+        """Turn the offset from Layout.base on the stack into an address (adding the
+        base read at entry; without it the base is in the constants already)."""
         if self.base >= 0:
             self.code.get(self.base).op(Op.I64_ADD if self.layout.memory64 else Op.I32_ADD)
 
     def baked(self, offset: int) -> int:
-        """A constant offset from Layout.base, with the base included unless relocatable."""
-        return offset if self.layout.relocatable else offset + self.layout.base
+        """A constant offset from Layout.base, with the base included unless read at entry."""
+        return offset if self.base >= 0 else offset + self.layout.base
 
     def to_address(self, offset: int) -> None:
         """Turn the i64 on the stack, bytes into the thing at `offset` from Layout.base,
@@ -274,6 +271,26 @@ class Addressing:
         if not self.layout.memory64:
             c.op(Op.I32_WRAP_I64)
         self.add_base()
+
+    # -- the dispatcher's budget, which chains and loops in generated code spend too ----
+    def budget_after_one(self, left: int) -> None:
+        """Put the budget less one TB in i64 local `left`; push i32 `left > 0`."""
+        c = self.code
+        self.state_operand()
+        c.mem(Op.I64_LOAD, self.slot_at(self.layout.budget_slot))
+        c.i64_const(1).op(Op.I64_SUB).tee(left).i64_const(0).op(Op.I64_GT_S)
+
+    def store_budget(self, left: int) -> None:
+        self.state_operand()
+        self.code.get(left).mem(Op.I64_STORE, self.slot_at(self.layout.budget_slot))
+
+    def and_no_exit_request(self) -> None:
+        """In system mode, AND the i32 on the stack with "the host asked for no exit"."""
+        sm = self.layout.softmmu
+        if sm is not None:
+            self.state_operand()
+            self.code.mem(Op.I64_LOAD, self.slot_at(sm.exit_slot)).op(Op.I64_EQZ)
+            self.code.op(Op.I32_AND)
 
 
 def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list[ValType], Code]:
@@ -299,13 +316,8 @@ def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list
         a.load_base()
     a.state_operand()
     c.get(pc).mem(Op.I64_STORE, a.slot_at(layout.pc_slot))
-    budget = a.slot_at(layout.budget_slot)
-    a.state_operand()
-    c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(budget_left)
-    c.i64_const(0).op(Op.I64_GT_S)
-    if sm is not None:
-        a.state_operand()
-        c.mem(Op.I64_LOAD, a.slot_at(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_AND)
+    a.budget_after_one(budget_left)
+    a.and_no_exit_request()
     c.block(Op.IF)
     found: tuple[int, ...] = ()
     if sm is not None:
@@ -314,8 +326,7 @@ def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list
         found = (current, context)
     emit_find(c, lambda: c.get(pc), lambda: a.to_address(layout.lookup_base), entry, *found)
     c.block(Op.IF)
-    a.state_operand()
-    c.get(budget_left).mem(Op.I64_STORE, budget)
+    a.store_budget(budget_left)
     c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type, tail=True)
     c.op(Op.END)
     c.op(Op.END)
@@ -448,20 +459,13 @@ class FunctionCompiler(Addressing):
         (its own entry may be one: its code was overwritten, or its page unmapped) and,
         in system mode, when the host asked for an exit (an interrupt, a changed mode).
         """
-        lay, c = self.layout, self.code
-        budget = self.slot_at(lay.budget_slot)
+        c = self.code
+        self.budget_after_one(self.scratch_value)
+        self.store_budget(self.scratch_value)
         self.state_operand()
-        self.state_operand()
-        c.mem(Op.I64_LOAD, budget).i64_const(1).op(Op.I64_SUB).tee(self.scratch_value)
-        c.mem(Op.I64_STORE, budget)
-        c.get(self.scratch_value).i64_const(0).op(Op.I64_GT_S)
-        self.state_operand()
-        c.mem(Op.I64_LOAD, self.slot_at(lay.epoch_slot)).get(self.entry_epoch)
+        c.mem(Op.I64_LOAD, self.slot_at(self.layout.epoch_slot)).get(self.entry_epoch)
         c.op(Op.I64_EQ).op(Op.I32_AND)
-        if lay.softmmu is not None:
-            self.state_operand()
-            c.mem(Op.I64_LOAD, self.slot_at(lay.softmmu.exit_slot)).op(Op.I64_EQZ)
-            c.op(Op.I32_AND)
+        self.and_no_exit_request()
         c.br(Op.BR_IF, self.open_labels)
 
     def emit(self, op) -> None:
@@ -569,7 +573,7 @@ class FunctionCompiler(Addressing):
         elif opc == Opc.INSN_START:
             self.insn_pc = args[0]
         elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
-            if self.loops and opc == Opc.GOTO_TB and args[0] == self.block.pc:
+            if opc == Opc.GOTO_TB and args[0] == self.block.pc:  # a loop of one block
                 self.loop_back()
             self.push(args[0])
             c.call(self.support.chain, tail=True)

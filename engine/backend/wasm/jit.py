@@ -24,6 +24,7 @@ from typing import Any
 
 from engine.backend.wasm.codegen import (
     SUPPORT_LOCALS,
+    Addressing,
     FunctionCompiler,
     Layout,
     SupportFunctions,
@@ -80,8 +81,6 @@ class WasmJit:
         self.view = host.memory_view(memory)
         if layout.base != host.memory_address(memory):
             raise ValueError("the layout's base is not where the host put the memory's view")
-        # The lookup table's address as the dispatcher sees it (the view starts at 0).
-        self.lookup_address = layout.base + layout.lookup_base
         self._epoch_at = layout.slot_offset(layout.epoch_slot)
         self.memory_limits = host.memory_import(memory)  # as every module declares the import
         self.ram_limits = host.memory_import(ram_memory) if ram_memory is not None else None
@@ -169,12 +168,6 @@ class WasmJit:
             space.add(addr)
 
     # -- modules -------------------------------------------------------------------------
-    def _addr_const(self, c: Code, value: int) -> None:
-        if self.layout.memory64:
-            c.i64_const(value)
-        else:
-            c.i32_const(value)
-
     def _import_shared(self, m: Module) -> None:
         least, most = self.memory_limits
         m.import_memory("env", "mem", least, most, memory64=self.layout.memory64)
@@ -196,40 +189,31 @@ class WasmJit:
         run_type = m.type((ValType.I64,), (ValType.I32,))
         budget, pc, entry, code, context, current = 0, 1, 2, 3, 4, 5
         sm = lay.softmmu
-        budget_at = lay.slot_address(lay.budget_slot)
         c = Code()
-        # The budget lives in the state: TBs that loop on themselves spend it too.
-        self._addr_const(c, 0)
-        c.get(budget).mem(Op.I64_STORE, budget_at)
+        a = Addressing(lay, c)  # built for this run: addresses are constants
+        # The budget lives in the state: TBs that loop or chain spend it too.
+        a.store_budget(budget)
         c.block(Op.LOOP)
         if sm is not None:
             # The host asked us to stop (an interrupt, a changed mode): leave now.
-            self._addr_const(c, 0)
-            c.mem(Op.I64_LOAD, lay.slot_address(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_EQZ)
+            a.state_operand()
+            c.mem(Op.I64_LOAD, a.slot_at(sm.exit_slot)).op(Op.I64_EQZ).op(Op.I32_EQZ)
             c.block(Op.IF).i32_const(EXIT_HALT).op(Op.RETURN).op(Op.END)
         # pc = state.pc; in system mode current = the state's context word
-        self._addr_const(c, 0)
-        c.mem(Op.I64_LOAD, lay.slot_address(lay.pc_slot)).set(pc)
+        a.state_operand()
+        c.mem(Op.I64_LOAD, a.slot_at(lay.pc_slot)).set(pc)
         if sm is not None:
-            self._addr_const(c, 0)
-            c.mem(Op.I32_LOAD, lay.slot_address(sm.flags_slot)).set(current)
-
-        def entry_address() -> None:
-            c.i64_const(self.lookup_address).op(Op.I64_ADD)
-            if not lay.memory64:
-                c.op(Op.I32_WRAP_I64)
-
+            a.state_operand()
+            c.mem(Op.I32_LOAD, a.slot_at(sm.flags_slot)).set(current)
         found = (current, context) if sm is not None else ()
-        emit_find(c, lambda: c.get(pc), entry_address, entry, *found)
+        emit_find(c, lambda: c.get(pc), lambda: a.to_address(lay.lookup_base), entry, *found)
         c.op(Op.I32_EQZ).block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
         # code = table[entry.index]()
         c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type).tee(code)
         c.block(Op.IF).get(code).op(Op.RETURN).op(Op.END)
-        self._addr_const(c, 0)
-        self._addr_const(c, 0)
-        c.mem(Op.I64_LOAD, budget_at).i64_const(1).op(Op.I64_SUB).tee(budget)
-        c.mem(Op.I64_STORE, budget_at)
-        c.get(budget).i64_const(0).op(Op.I64_GT_S).br(Op.BR_IF, 0)
+        a.budget_after_one(budget)
+        a.store_budget(budget)
+        c.br(Op.BR_IF, 0)
         c.op(Op.END)
         c.i32_const(EXIT_BUDGET).op(Op.END)
         addr_t = lay.addr_type

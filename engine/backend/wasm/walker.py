@@ -11,7 +11,7 @@ have one implementation.
 
 from __future__ import annotations
 
-from engine.backend.wasm.codegen import Layout
+from engine.backend.wasm.codegen import Addressing, Layout
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
@@ -40,10 +40,11 @@ def add_refill(m: Module, layout: Layout) -> int:
     assert sm is not None
     ram_address = layout.ram_address()
     c = Code()
+    a = Addressing(layout, c)
 
     def state(slot: int) -> None:
-        (c.i64_const(0) if layout.memory64 else c.i32_const(0))
-        c.mem(Op.I64_LOAD, layout.slot_address(slot))
+        a.state_operand()
+        c.mem(Op.I64_LOAD, a.slot_at(slot))
 
     def linear(value_on_stack_is_i64: bool = True) -> None:
         if not layout.memory64 and value_on_stack_is_i64:
@@ -144,7 +145,7 @@ def add_refill(m: Module, layout: Layout) -> int:
     # A page holding translated code is never writable through the TLB.
     c.get(PA).i64_const(12).op(Op.I64_SHR_U).set(PAGE_INDEX)
     c.get(PAGE_INDEX).i64_const(3).op(Op.I64_SHR_U)
-    c.i64_const(layout.base + sm.code_bitmap).op(Op.I64_ADD)
+    c.i64_const(a.baked(sm.code_bitmap)).op(Op.I64_ADD)
     linear()
     c.mem(Op.I32_LOAD8_U)
     c.get(PAGE_INDEX).op(Op.I32_WRAP_I64).i32_const(7).op(Op.I32_AND).op(Op.I32_SHR_U)
@@ -158,7 +159,7 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.get(MMU).op(Op.I64_EXTEND_I32_U).i64_const(sm.entries).op(Op.I64_MUL)
     c.get(VA).i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
     c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL)
-    c.i64_const(layout.base + sm.tlb_base).op(Op.I64_ADD)
+    c.i64_const(a.baked(sm.tlb_base)).op(Op.I64_ADD)
     c.set(SATP)  # reused: the entry's linear address
     for offset, flag in ((0, READABLE), (8, WRITABLE)):
         c.get(SATP)
