@@ -15,12 +15,13 @@ and returns an `Exit` code with the next pc stored in the state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import CodeType
 from typing import Any
 
 from engine.ir.core import (
     BINARY_OPS,
+    HELPERS,
     Block,
     Cond,
     ExtKind,
@@ -252,20 +253,33 @@ class InterpBackend:
         return emitter.emit(), emitter.helpers
 
     def compile(self, block: Block) -> TBFunction:
-        return self.bind(self.code(block), block)
+        return self.bind(self.code(block))
 
     def code(self, block: Block) -> CodeType:
         """The block's Python code object (what the translation cache keeps)."""
         src, _helpers = self.source(block)
         return compile(src, f"<tb {block.pc:#x}>", "exec")
 
-    def bind(self, code: CodeType, block: Block) -> TBFunction:
-        """The TB function from its code object, with the helpers the block calls in scope."""
+    def bind(self, code: CodeType) -> TBFunction:
+        """The TB function from its code object, with the helpers it calls in scope.
+
+        The helpers are found by the names the code uses, not from the block's IR,
+        so a block kept by the translation cache runs without its IR being loaded."""
         namespace = self.namespace
-        for op in block.ops:
-            if op.opc == Opc.CALL:
-                helper = op.args[0]
-                namespace[f"h_{helper.name}"] = helper.fn
+        for name in _global_names(code):
+            if name.startswith("h_") and name not in namespace:
+                helper = HELPERS.get(name[2:])
+                if helper is None:
+                    raise ValueError(f"TB code calls {name[2:]}, which is not a registered helper")
+                namespace[name] = helper.fn
         local: dict[str, Any] = {}
         exec(code, namespace, local)
         return local["tb"]
+
+
+def _global_names(code: CodeType) -> Iterator[str]:
+    """Every global name `code` and the functions defined in it refer to."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _global_names(const)

@@ -76,15 +76,17 @@ def test_each_engine_build_has_its_own_namespace(tmp_path: Path) -> None:
 
 
 def run_program(
-    code: bytes, tier: str, wasm: str, tcache: Path, placed_at: int | None = None
+    code: bytes, tier: str, wasm: str, tcache: Path, placed_at: int | None = None, batch: int = 64
 ) -> tuple[object, dict]:
     """Run `code` to its ecall on a fresh board; `placed_at` places the machine's memory
-    region there in a larger memory, as Pyodide's heap does (tests/relocated_host.py)."""
+    region there in a larger memory, as Pyodide's heap does (tests/relocated_host.py);
+    tier auto compiles a block on its second run, in batches of `batch`."""
     from engine.machine.console import PipeConsole
     from engine.machine.virt import MachineConfig, VirtMachine
 
-    config = MachineConfig(ram_size=64 << 20, bios=code, tier=TierConfig(tier=tier, threshold=2),
-                           wasm=wasm, tcache_dir=str(tcache),
+    tiers = TierConfig(tier=tier, threshold=2, batch=batch)
+    config = MachineConfig(ram_size=64 << 20, bios=code, tier=tiers, wasm=wasm,
+                           tcache_dir=str(tcache),
                            ram_apart=placed_at is not None and wasm == "wasm64")  # fmt: skip
     if placed_at is None:
         machine = VirtMachine(config, PipeConsole())
@@ -111,6 +113,26 @@ def test_a_second_run_translates_nothing(tmp_path: Path, tier: str, wasm: str) -
     assert second == first
     assert counts2["tcache_misses"] == 0 and counts2["tcache_stored"] == 0
     assert counts2["tcache_hits"] == counts1["tcache_stored"]
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_kept_blocks_read_their_ir_only_when_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block from the cache runs on the interpreter from its kept code; its IR, which
+    only the Wasm tier needs, is deserialized when the block gets hot, once."""
+    import engine.target.riscv.cpu as cpu_module
+
+    code = build(tmp_path, SV39_PROGRAM)
+    first, _ = run_program(code, "interp", "wasm64", tmp_path / "tcache")
+    loads = []
+    real_load = cpu_module.load_block
+    monkeypatch.setattr(cpu_module, "load_block", lambda ir: loads.append(1) or real_load(ir))
+    second, counts = run_program(code, "auto", "wasm64", tmp_path / "tcache", batch=1)
+    assert second == first
+    assert counts["tcache_misses"] == 0 and counts["insns_translated"] == 0
+    assert 0 < counts["tbs_compiled"] < counts["tcache_hits"]
+    assert len(loads) == counts["tbs_compiled"]
 
 
 @pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")

@@ -23,6 +23,7 @@ from engine.backend.interp import InterpBackend
 from engine.backend.wasm.jit import EXIT_BUDGET
 from engine.ir.core import Block, Exit, Opc
 from engine.ir.optimize import optimize
+from engine.ir.serialize import SerializeError, load_block
 from engine.target.riscv import state as st
 from engine.target.riscv.exceptions import GuestException
 from engine.target.riscv.translate import RiscvTranslator
@@ -90,8 +91,8 @@ class Stats:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.tbs_translated = 0
-        self.insns_translated = 0
+        self.tbs_translated = 0  # from guest code or from the persistent cache
+        self.insns_translated = 0  # guest instructions decoded: cache hits are not counted
         self.tbs_compiled = 0
         # Blocks that came already compiled from an earlier run, and the modules loaded for them.
         self.tbs_compiled_before = 0
@@ -119,20 +120,41 @@ class TB:
     """A translated block: its interpreter function, how often it ran, its IR until compiled.
 
     The interpreter function is made on first use: TBs that the Wasm tier
-    compiles before they ever run never need one.
+    compiles before they ever run never need one. A block from the persistent
+    translation cache keeps its IR serialized until something asks for it: most
+    of them never get hot enough to be compiled, and a warm boot would otherwise
+    spend seconds rebuilding IR that nothing reads.
     """
 
-    __slots__ = ("_fn", "backend", "block", "count", "key", "pc", "slot")
+    __slots__ = ("_block", "_fn", "_ir", "backend", "count", "key", "pc", "slot")
 
-    def __init__(self, pc: int, block: Block | None, backend: InterpBackend) -> None:
+    def __init__(
+        self, pc: int, block: Block | None, backend: InterpBackend, ir: bytes | None = None
+    ) -> None:
         self.pc = pc
-        self.block: Block | None = block
+        self._block: Block | None = block
+        self._ir = ir  # the block serialized (engine.ir.serialize), until first needed
         self.backend = backend
         self._fn: Callable[[], int] | None = None
         self.count = 0
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
         # What it was made from, when a persistent cache keeps it.
         self.key: BlockKey | None = None
+
+    @property
+    def block(self) -> Block | None:
+        """The IR, or None once it is no longer needed (compiled) or cannot be read."""
+        if self._ir is not None:
+            ir, self._ir = self._ir, None
+            try:
+                self._block = load_block(ir)
+            except SerializeError:
+                self._block = None  # it stays on the interpreter, which has its code
+        return self._block
+
+    @block.setter
+    def block(self, value: Block | None) -> None:
+        self._block, self._ir = value, None
 
     @property
     def fn(self) -> Callable[[], int]:

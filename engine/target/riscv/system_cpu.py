@@ -29,7 +29,7 @@ from engine.backend.interp import InterpBackend
 from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS, LOOKUP_ASID_SHIFT, LOOKUP_GLOBAL
 from engine.ir.core import HELPERS, Exit
 from engine.ir.optimize import optimize
-from engine.ir.serialize import SerializeError, dump_block, load_block
+from engine.ir.serialize import dump_block
 from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
 from engine.target.riscv.cpu import HOST_INTERRUPT, TB, CompileQueue, Stats, TierConfig
@@ -220,19 +220,17 @@ class SystemCpu:
             code = None
             if self.config.tier != "wasm":  # it runs on the interpreter first: build it now
                 code = self.backend.code(block)
-                tb._fn = self.backend.bind(code, block)
+                tb._fn = self.backend.bind(code)
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
                     ir = dump_block(block)
                     tb.key = self.tcache.store(vpc, flags, guest_bytes, ir, code)
-        block = tb.block
+            self.stats.insns_translated += block.n_insns
         if self.jit is None:
-            tb.block = None
+            tb.block = None  # nothing will compile it
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
-        if block is not None:
-            self.stats.insns_translated += block.n_insns
         return tb
 
     def _from_cache(self, vpc: int, flags: int, paddr: int) -> TB | None:
@@ -245,14 +243,16 @@ class SystemCpu:
             tb.slot, tb.key = slot, hit.key
             self.stats.tbs_compiled_before += 1
             return tb
-        try:
-            block = load_block(hit.ir)
-        except SerializeError:
-            return None
-        tb = TB(vpc, block, self.backend)
+        tb = TB(vpc, None, self.backend, ir=hit.ir)  # its IR is read if it gets hot
         tb.key = hit.key
+        needs_ir = self.config.tier == "wasm" or hit.code is None
+        if needs_ir and tb.block is None:
+            return None  # unreadable: translate it afresh
         if self.config.tier != "wasm":
-            tb._fn = self.backend.bind(hit.code, block) if hit.code is not None else tb.fn
+            try:
+                tb._fn = self.backend.bind(hit.code) if hit.code is not None else tb.fn
+            except ValueError:
+                return None  # calls a helper this engine no longer has
         return tb
 
     def _compiled_before(self, key: BlockKey) -> int | None:
