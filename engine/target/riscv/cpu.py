@@ -116,6 +116,19 @@ class Stats:
         return out
 
 
+def optimize_for_wasm(blocks: list[Block], stats: Stats) -> None:
+    """Optimize the IR of blocks about to be compiled to Wasm, as part of translation.
+
+    Under tiers auto and wasm the interpreter runs blocks as translated: most
+    never get hot, and for them the optimizer (about a third of a block's
+    translation time) costs more than it saves their few interpreted runs.
+    """
+    start = perf_counter()
+    for block in blocks:
+        optimize(block)
+    stats.translate_seconds += perf_counter() - start
+
+
 class TB:
     """A translated block: its interpreter function, how often it ran, its IR until compiled.
 
@@ -219,10 +232,8 @@ class RiscvCpu:
             self.jit.clear_lookup()
 
     def translate_block(self, pc: int) -> Block:
-        block = self.translator.translate(pc)
-        if self.optimize_ir:
-            optimize(block)
-        return block
+        """The IR of the block at pc as translated, before optimization (`-d op` shows it)."""
+        return self.translator.translate(pc)
 
     def _translate(self, pc: int) -> TB:
         start = perf_counter()
@@ -231,6 +242,8 @@ class RiscvCpu:
         except GuestException as e:
             e.pc = pc  # the fetch of the TB's first instruction faulted
             raise
+        if self.optimize_ir and self.config.tier == "interp":
+            optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
         tb = TB(pc, block, self.backend)
         if self.config.tier != "wasm":
             tb.fn  # noqa: B018 - every TB runs on the interpreter first: build it now
@@ -243,8 +256,11 @@ class RiscvCpu:
         return tb
 
     def _compile(self, tbs: list[TB]) -> None:
+        blocks = [tb.block for tb in tbs]
+        if self.optimize_ir:
+            optimize_for_wasm(blocks, self.stats)
         start = perf_counter()
-        slots = self.jit.compile([tb.block for tb in tbs])
+        slots = self.jit.compile(blocks)
         self.stats.compile_seconds += perf_counter() - start
         for tb, slot in zip(tbs, slots, strict=True):
             self.compiled[tb.pc] = slot

@@ -32,7 +32,14 @@ from engine.ir.optimize import optimize
 from engine.ir.serialize import dump_block
 from engine.target.riscv import priv as privmod
 from engine.target.riscv import state as st
-from engine.target.riscv.cpu import HOST_INTERRUPT, TB, CompileQueue, Stats, TierConfig
+from engine.target.riscv.cpu import (
+    HOST_INTERRUPT,
+    TB,
+    CompileQueue,
+    Stats,
+    TierConfig,
+    optimize_for_wasm,
+)
 from engine.target.riscv.csr_file import (
     ASID_MASK,
     FS,
@@ -215,7 +222,8 @@ class SystemCpu:
             except GuestException as e:
                 e.pc = vpc
                 raise
-            optimize(block)
+            if self.config.tier == "interp":
+                optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
             tb = TB(vpc, block, self.backend)
             code = None
             if self.config.tier != "wasm":  # it runs on the interpreter first: build it now
@@ -383,9 +391,11 @@ class SystemCpu:
         tbs = [tb for tb in tbs if tb.block is not None and tb.slot is None]
         if not tbs:
             return
+        blocks = [tb.block for tb in tbs]
+        optimize_for_wasm(blocks, self.stats)
         start = perf_counter()
         jit = self.jit
-        wasm, helpers = jit.build_module([tb.block for tb in tbs])
+        wasm, helpers = jit.build_module(blocks)
         slots = jit.load(wasm, helpers, len(tbs))
         if self.tcache is not None:
             keys = tuple(tb.key for tb in tbs)
