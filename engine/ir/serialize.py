@@ -34,8 +34,38 @@ class SerializeError(ValueError):
 
 def dump_block(block: Block) -> bytes:
     temps = tuple((int(t.type), t.name) for t in block.temps)
-    ops = tuple((int(op.opc), tuple(_encode(a) for a in op.args)) for op in block.ops)
+    ops = tuple((int(op.opc), _encode_args(op.args)) for op in block.ops)
     return marshal.dumps((FORMAT, block.pc, block.labels, block.n_insns, block.size, temps, ops))
+
+
+def _encode_args(args: tuple) -> tuple:
+    # Every fresh translation is dumped for the persistent cache, so this runs
+    # for every argument of every op of a first boot: constants and temps, by
+    # far the most common, take the short way.
+    out = []
+    for arg in args:
+        kind = type(arg)
+        if kind is int:
+            out.append(arg)
+        elif kind is Temp:
+            if arg.offset is None:
+                out.append((_LOCAL, arg.index))
+            else:
+                out.append((_GLOBAL, arg.name, arg.offset, int(arg.type)))
+        elif kind is Label:
+            out.append((_LABEL, arg.index))
+        else:  # enum members and helpers: few, and each encoded the same every time
+            key = (kind, arg)
+            encoded = _ENCODED.get(key)
+            if encoded is None:
+                encoded = _encode(arg)
+                if type(encoded) is tuple:
+                    _ENCODED[key] = encoded
+            out.append(encoded)
+    return tuple(out)
+
+
+_ENCODED: dict[tuple[type, object], tuple] = {}
 
 
 def load_block(data: bytes) -> Block:
