@@ -1,13 +1,16 @@
 """The persistent translation cache: blocks translated by an earlier run, reused.
 
-Translating a block (decode, IR, optimization, the interpreter's Python
-compile) costs about half a millisecond; loading the same block from here
-about 30 µs. A record holds the optimized IR (engine.ir.serialize) and the
-interpreter's code object (marshal), under the block's virtual pc, its
-translation flags, and the length and BLAKE2b digest of the guest bytes it
-was made from. A lookup hashes the current guest bytes, so a block is only
-reused for exactly the code it was made from: a different kernel, a patched
-page or another program at the same address simply misses.
+Translating a block (decode, IR, the interpreter's Python source and
+compile) costs most of a millisecond; finding the same block here costs a
+few microseconds. A record holds the block's IR (engine.ir.serialize; as
+translated, or optimized under tier interp) and the interpreter's code
+object (marshal), under the block's virtual pc, its translation flags, and
+the length and BLAKE2b digest of the guest bytes it was made from. A hit
+binds the code object at once; the IR stays serialized in the TB until the
+block gets hot enough to compile, which most never do. A lookup hashes the
+current guest bytes, so a block is only reused for exactly the code it was
+made from: a different kernel, a patched page or another program at the
+same address simply misses.
 
 Compiled code is kept too: each Wasm module a run builds from a batch of
 blocks, with the keys of the blocks its functions were made from. A later
