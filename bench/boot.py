@@ -129,6 +129,7 @@ def _row(label: str, seconds: float, native: float, stats: dict[str, Any]) -> di
         "exits_per_million": stats.get("exits", 0) / insns * 1e6,
         "translate_seconds": stats.get("translate_seconds", 0.0),
         "compile_seconds": stats.get("compile_seconds", 0.0),
+        "wasm_seconds": stats.get("wasm_seconds", 0.0),
         "blocks_from_cache": stats.get("tcache_hits", 0),
         "modules_from_cache": stats.get("module_cache_hits", 0),  # wasmtime's compiled code
         # Modules an earlier run built, instantiated whole: a warm row without any
@@ -146,14 +147,16 @@ def report(result: dict[str, Any]) -> None:
     native = result["native"]["seconds_to_prompt"]
     table = Table(title=f"boot to shell: qemu-system-riscv64 {native:.2f} s")
     for col in ("emulator", "seconds", "x qemu", "guest insns", "translated insns",
-                "exits per M insns", "translate s", "compile s", "kept modules"):  # fmt: skip
+                "exits per M insns", "translate s", "compile s", "in Wasm s",
+                "kept modules"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in result["rows"]:
         table.add_row(
             r["label"], f"{r['seconds_to_prompt']:.1f}", f"{r['ratio_to_qemu']:.1f}",
             f"{r['guest_instructions']:,}", f"{r['instructions_translated']:,}",
             f"{r['exits_per_million']:.0f}", f"{r['translate_seconds']:.1f}",
-            f"{r['compile_seconds']:.1f}", f"{r.get('kept_modules', 0):,}",
+            f"{r['compile_seconds']:.1f}", f"{r.get('wasm_seconds', 0.0):.1f}",
+            f"{r.get('kept_modules', 0):,}",
         )  # fmt: skip
     console = Console(width=max(Console().width, 140))
     console.print(table)

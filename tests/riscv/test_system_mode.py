@@ -312,6 +312,15 @@ def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
     assert counters["exit_causes"] == dict(causes) and counters["host_calls"]["xret"] == 1
 
 
+
+def test_time_in_generated_code_is_counted_apart(tmp_path: Path) -> None:
+    """--stats tells time in Wasm (blocks and the helpers they call) from the host's."""
+    code = build(tmp_path, SSTATUS_PROGRAM)
+    compiled, _ram = run(code, "wasm64")
+    interpreted, _ram = run(code, "interp")
+    assert compiled.stats.as_dict()["wasm_seconds"] > 0
+    assert interpreted.stats.as_dict()["wasm_seconds"] == 0
+
 ASID_PROGRAM = """
     la t0, mtrap
     csrw mtvec, t0

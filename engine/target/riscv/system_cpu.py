@@ -336,11 +336,14 @@ class SystemCpu:
         """Dispatch compiled TBs in Wasm, interpreting between; True on a guest exception."""
         jit, state, stats = self.jit, self.state, self.stats
         while budget > 0:
+            start = perf_counter()
             try:
                 code = jit.run(budget)
             except GuestException:
                 stats.exit("trap in a helper")  # a page fault or illegal CSR, raised in Python
                 raise
+            finally:
+                stats.wasm_seconds += perf_counter() - start
             if code == Exit.EXCEPTION:
                 stats.exit("exception")
                 return True
