@@ -58,7 +58,7 @@ def _encode_args(args: tuple) -> tuple:
             key = (kind, arg)
             encoded = _ENCODED.get(key)
             if encoded is None:
-                encoded = _encode(arg)
+                encoded = _encode_rare(arg)
                 if type(encoded) is tuple:
                     _ENCODED[key] = encoded
             out.append(encoded)
@@ -90,21 +90,16 @@ def load_block(data: bytes) -> Block:
     return block
 
 
-def _encode(arg: object) -> object:
-    if isinstance(arg, Temp):
-        if arg.offset is not None:
-            return (_GLOBAL, arg.name, arg.offset, int(arg.type))
-        return (_LOCAL, arg.index)
+def _encode_rare(arg: object) -> object:
+    """Arguments other than constants, temps and labels (see _encode_args)."""
     if isinstance(arg, (IntEnum, IntFlag)):
         cls = type(arg)
         return (_ENUM, cls.__module__, cls.__qualname__, int(arg))
-    if isinstance(arg, Label):
-        return (_LABEL, arg.index)
     if isinstance(arg, Helper):
         if HELPERS.get(arg.name) is not arg:
             raise SerializeError(f"helper {arg.name} is not registered under its name")
         return (_HELPER, arg.name)
-    if arg is None or type(arg) in (int, bool, str):
+    if arg is None or type(arg) in (bool, str):
         return arg
     raise SerializeError(f"cannot serialize IR argument {arg!r}")
 

@@ -112,6 +112,14 @@ class Stats:
         self.exits += 1
         self.exit_causes[cause] += 1
 
+    def run_wasm(self, jit: Any, budget: int) -> int:
+        """jit.run(budget), its time counted in wasm_seconds (a trap raised from it too)."""
+        start = perf_counter()
+        try:
+            return jit.run(budget)
+        finally:
+            self.wasm_seconds += perf_counter() - start
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
         out["exit_causes"] = dict(self.exit_causes.most_common())
@@ -336,14 +344,11 @@ class RiscvCpu:
     def _run_tiered(self) -> None:
         jit, stats = self.jit, self.stats
         while True:
-            start = perf_counter()
             try:
-                code = jit.run(DISPATCH_BUDGET)
+                code = stats.run_wasm(jit, DISPATCH_BUDGET)
             except GuestException:
                 stats.exit("trap in a helper")
                 raise
-            finally:
-                stats.wasm_seconds += perf_counter() - start
             if code == Exit.EXCEPTION:
                 stats.exit("exception")
                 return

@@ -253,14 +253,13 @@ class SystemCpu:
             return tb
         tb = TB(vpc, None, self.backend, ir=hit.ir)  # its IR is read if it gets hot
         tb.key = hit.key
-        needs_ir = self.config.tier == "wasm" or hit.code is None
-        if needs_ir and tb.block is None:
-            return None  # unreadable: translate it afresh
-        if self.config.tier != "wasm":
+        if hit.code is not None and self.config.tier != "wasm":
             try:
-                tb._fn = self.backend.bind(hit.code) if hit.code is not None else tb.fn
+                tb._fn = self.backend.bind(hit.code)
             except ValueError:
                 return None  # calls a helper this engine no longer has
+        elif tb.block is None:  # the IR is needed now, to compile or to interpret
+            return None  # unreadable: translate it afresh
         return tb
 
     def _compiled_before(self, key: BlockKey) -> int | None:
@@ -336,14 +335,11 @@ class SystemCpu:
         """Dispatch compiled TBs in Wasm, interpreting between; True on a guest exception."""
         jit, state, stats = self.jit, self.state, self.stats
         while budget > 0:
-            start = perf_counter()
             try:
-                code = jit.run(budget)
+                code = stats.run_wasm(jit, budget)
             except GuestException:
                 stats.exit("trap in a helper")  # a page fault or illegal CSR, raised in Python
                 raise
-            finally:
-                stats.wasm_seconds += perf_counter() - start
             if code == Exit.EXCEPTION:
                 stats.exit("exception")
                 return True
