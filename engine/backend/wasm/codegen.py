@@ -4,8 +4,10 @@ Each TB becomes one function `() -> i32` that returns an `Exit` code with the
 next pc stored in the CPU state, exactly like an interpreter-tier TB, except
 that an exit to a pc first tail-calls the module's chain function, which may
 run the next TBs before the last of them returns (see chain_function). IR
-locals become Wasm locals (the engine allocates registers); globals are loads
-and stores at constant offsets of the state in linear memory. Forward-only
+locals become Wasm locals (the engine allocates registers); globals live in
+the state in linear memory, at constant offsets, and those a block reads are
+held in Wasm locals while it runs (registers.py says when they are stored
+back). Forward-only
 branches map onto nested blocks opened at the top of the function: the k-th
 label to be placed closes the k-th block.
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from engine.backend.wasm.encoder import Code, Op, ValType
 from engine.backend.wasm.lookup import ENTRY_SLOT, emit_find
+from engine.backend.wasm.registers import RegisterPlan, call_syncs, fixed_offsets
 from engine.ir.core import (
     BINARY_OPS,
     Block,
@@ -355,6 +358,12 @@ class FunctionCompiler(Addressing):
         self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
         self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
         self.open_labels = 0  # label blocks open around the op being emitted
+        plan = RegisterPlan(block, fixed_offsets(layout))
+        self.register = {offset: self._new_local(ValType.I64) for offset in plan.cached}
+        # The cached globals written by ops emitted so far: control reaching an op has
+        # run only ops before it (branches go forward), so these are all a store-back
+        # there needs. Round a loop of one block, any of them may have been written.
+        self.dirty: set[int] = set(plan.written) if self.loops else set()
 
     def _new_local(self, t: ValType) -> int:
         self.locals.append(t)
@@ -364,26 +373,43 @@ class FunctionCompiler(Addressing):
     def push(self, v: Value, type: Type = Type.I64) -> None:
         c = self.code
         if isinstance(v, Temp):
-            if v.is_global:
+            if not v.is_global:
+                c.get(v.index)
+            elif v.offset in self.register:
+                c.get(self.register[v.offset])
+            else:
                 self.state_operand()
                 c.mem(Op.I64_LOAD, self.state_at(v.offset))
-            else:
-                c.get(v.index)
         elif type == Type.I32:
             c.i32_const(v)
         else:
             c.i64_const(v)
 
     def begin_store(self, dst: Temp) -> None:
-        """Globals are stores: their address goes below the value on the stack."""
-        if dst.is_global:
+        """Uncached globals are stores: their address goes below the value on the stack."""
+        if dst.is_global and dst.offset not in self.register:
             self.state_operand()
 
     def end_store(self, dst: Temp) -> None:
-        if dst.is_global:
-            self.code.mem(Op.I64_STORE, self.state_at(dst.offset))
-        else:
+        if not dst.is_global:
             self.code.set(dst.index)
+        elif dst.offset in self.register:
+            self.code.set(self.register[dst.offset])
+            self.dirty.add(dst.offset)
+        else:
+            self.code.mem(Op.I64_STORE, self.state_at(dst.offset))
+
+    def store_registers(self) -> None:
+        """Write the cached globals written so far back to the state (see registers.py)."""
+        for offset in sorted(self.dirty):
+            self.state_operand()
+            self.code.get(self.register[offset]).mem(Op.I64_STORE, self.state_at(offset))
+
+    def load_registers(self) -> None:
+        """(Re)load every cached global from the state."""
+        for offset, local in self.register.items():
+            self.state_operand()
+            self.code.mem(Op.I64_LOAD, self.state_at(offset)).set(local)
 
     def store_state(self, slot: int, value: Value) -> None:
         self.state_operand()
@@ -406,6 +432,7 @@ class FunctionCompiler(Addressing):
         c.i64_const(lay.guest_low).op(Op.I64_SUB)
         c.i64_const(lay.guest_high - lay.guest_low - size).op(Op.I64_GT_U)
         c.block(Op.IF)
+        self.store_registers()
         self.store_state(lay.pc_slot, self.insn_pc)
         self.store_state(lay.cause_slot, cause)
         self.state_operand()
@@ -424,6 +451,7 @@ class FunctionCompiler(Addressing):
         position = {label: k for k, label in enumerate(order)}
         if self.base >= 0:
             self.load_base()
+        self.load_registers()
         if self.loops:
             self.state_operand()
             c.mem(Op.I64_LOAD, self.slot_at(lay.epoch_slot)).set(self.entry_epoch)
@@ -563,11 +591,16 @@ class FunctionCompiler(Addressing):
             c.mem(_STORE[memop], self.baked(self.layout.guest_base))
         elif opc == Opc.CALL:
             helper, d = args[0], args[1]
+            store_before, load_after = call_syncs(op)
+            if store_before:
+                self.store_registers()
             if d is not None:
                 self.begin_store(d)
             for a in args[2:]:
                 self.push(a)
             c.call(self.helpers[helper])
+            if load_after:
+                self.load_registers()
             if d is not None:
                 self.end_store(d)
         elif opc == Opc.INSN_START:
@@ -575,9 +608,11 @@ class FunctionCompiler(Addressing):
         elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
             if opc == Opc.GOTO_TB and args[0] == self.block.pc:  # a loop of one block
                 self.loop_back()
+            self.store_registers()
             self.push(args[0])
             c.call(self.support.chain, tail=True)
         elif opc == Opc.EXIT:
+            self.store_registers()
             c.i32_const(int(args[0])).op(Op.RETURN)
         else:
             raise ValueError(f"Wasm codegen cannot compile {op!r}")
@@ -634,8 +669,10 @@ class FunctionCompiler(Addressing):
         self._tlb_host_address()
         c.mem(_LOAD[memop], 0, memory=self.layout.softmmu.ram_memory)
         c.op(Op.ELSE)
+        self.store_registers()  # the host's slow path may raise, or reach a device
         c.get(self.scratch_addr).i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
         c.call(self.support.slow_load)
+        self.load_registers()
         c.op(Op.END)
         c.op(Op.END)
 
@@ -650,9 +687,11 @@ class FunctionCompiler(Addressing):
         self._refill(1, mmu, memop.size)
         c.op(Op.I32_EQZ)
         c.block(Op.IF)
+        self.store_registers()
         c.get(self.scratch_addr).get(self.scratch_value)
         c.i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
         c.call(self.support.slow_store)
+        self.load_registers()
         c.br(Op.BR, 2)  # to done: skip the fast store below
         c.op(Op.END)
         c.op(Op.END)
