@@ -358,7 +358,7 @@ class FunctionCompiler(Addressing):
         self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
         self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
         self.open_labels = 0  # label blocks open around the op being emitted
-        plan = RegisterPlan(block, fixed_offsets(layout))
+        plan = RegisterPlan(block, fixed_offsets(layout), self.loops)
         self.register = {offset: self._new_local(ValType.I64) for offset in plan.cached}
         # The cached globals written by ops emitted so far: control reaching an op has
         # run only ops before it (branches go forward), so these are all a store-back

@@ -15,12 +15,13 @@ may look at the state:
 Globals the generated code itself reads or writes outside the IR (the pc,
 the trap registers, the dispatcher's budget and epoch, the softmmu's flags,
 exit request, satp and mstatus) always live in memory: `fixed_offsets` names
-them. Globals a block only writes are stored directly: holding them in a
-local would add a load at entry and save nothing.
+them. Globals a block only writes, or touches too seldom for a local to pay
+(RegisterPlan), are accessed in memory as they come.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from engine.ir.core import Block, HelperFlags, Op, Opc, Temp
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 # A call with any of these may look at or change registers through the state.
 SYNC_BEFORE = HelperFlags.READS_STATE | HelperFlags.WRITES_STATE | HelperFlags.MAY_RAISE
+MIN_ACCESSES = 3  # reads and writes of a global in a block, for it to be cached
 
 
 def fixed_offsets(layout: Layout) -> frozenset[int]:
@@ -45,22 +47,31 @@ def fixed_offsets(layout: Layout) -> frozenset[int]:
 
 
 class RegisterPlan:
-    """The globals of one block kept in locals (`cached`), and those of them it writes."""
+    """The globals of one block kept in locals (`cached`), and those of them it writes.
+
+    A global pays its way in a local when the block accesses it three times or
+    more, or loops on itself (then every round reuses the local): read once
+    and written once, it costs a load and a store either way, and each cached
+    global is one more value the engine must keep alive, across calls too.
+    """
 
     __slots__ = ("cached", "written")
 
-    def __init__(self, block: Block, fixed: frozenset[int]) -> None:
-        read: set[int] = set()
-        wrote: set[int] = set()
+    def __init__(self, block: Block, fixed: frozenset[int], loops: bool = False) -> None:
+        reads: Counter[int] = Counter()
+        writes: Counter[int] = Counter()
         for op in block.ops:
             for v in op.inputs():
                 if isinstance(v, Temp) and v.is_global and v.offset not in fixed:
-                    read.add(v.offset)
+                    reads[v.offset] += 1
             dst = op.dst
             if dst is not None and dst.is_global and dst.offset not in fixed:
-                wrote.add(dst.offset)
-        self.cached: tuple[int, ...] = tuple(sorted(read))
-        self.written: frozenset[int] = frozenset(read & wrote)
+                writes[dst.offset] += 1
+        least = 1 if loops else MIN_ACCESSES
+        self.cached: tuple[int, ...] = tuple(
+            sorted(g for g, n in reads.items() if n + writes[g] >= least)
+        )
+        self.written: frozenset[int] = frozenset(writes).intersection(self.cached)
 
 
 def call_syncs(op: Op) -> tuple[bool, bool]:
