@@ -458,6 +458,72 @@ def test_sfence_of_one_address_space_keeps_global_and_other_entries(
     assert after == Counter({c: n for c, n in before.items() if asid.get(c) != 1})
 
 
+FULL_SFENCE_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    # A global identity gigapage at 0x80000000 (this program), and a global 4 KiB
+    # page at VA 0x40000000 holding code at 0x80010000 (returns 1).
+    li t1, 0x80002000
+    li t2, (0x80000 << 10) | 0xEF
+    sd t2, 16(t1)
+    li t2, (0x80004 << 10) | 0x01
+    sd t2, 8(t1)
+    li t1, 0x80004000
+    li t2, (0x80006 << 10) | 0x01
+    sd t2, 0(t1)
+    li t1, 0x80006000
+    li t2, (0x80010 << 10) | 0xEB
+    sd t2, 0(t1)
+    li t1, 0x80010000
+    li t2, 0x0000806700100513   # addi a0, zero, 1; ret
+    sd t2, 0(t1)
+    li t1, 0x80012000
+    li t2, 0x0000806700300513   # addi a0, zero, 3; ret
+    sd t2, 0(t1)
+    fence.i
+    li t3, (8 << 60) | 0x80002
+    csrw satp, t3
+    li t4, 1 << 11
+    csrs mstatus, t4
+    la t5, smode
+    csrw mepc, t5
+    mret
+smode:
+    li s3, 0x40000000
+    li s9, 20
+again:                      # fence everything each round, as Linux does after it
+    jalr s3                 # changes the kernel's own mappings
+    add s4, s4, a0
+    sfence.vma
+    addi s9, s9, -1
+    bnez s9, again
+    li t1, 0x80006000       # then the global page is pointed at the other code
+    li t2, (0x80012 << 10) | 0xEB
+    sd t2, 0(t1)
+    sfence.vma
+    jalr s3
+    mv s5, a0
+    ecall
+mtrap:
+    csrr s8, mcause
+    ecall
+"""
+
+
+def test_a_full_sfence_keeps_the_entries_of_global_code_that_did_not_move(
+    tmp_path: Path, mode: str
+) -> None:
+    cpu, _ram = run(build(tmp_path, FULL_SFENCE_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s8"] == Cause.ECALL_S
+    assert x["s4"] == 20
+    assert x["s5"] == 3, "code reached through the remapped global page must be the new code"
+    if mode != "interp":
+        # Each round's blocks are found again in Wasm after its fence: emptying the
+        # lookup table would send every one of them back to the host, every round.
+        assert cpu.stats.exit_causes["lookup miss: compiled"] < 20
+
+
 # Loops of one block run inside their Wasm function (engine.backend.wasm.codegen
 # loop_back); these programs check that they stop where the dispatcher would.
 SELF_PATCHING_LOOP_PROGRAM = """

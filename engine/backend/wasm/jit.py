@@ -145,6 +145,23 @@ class WasmJit:
             ),
         )
 
+    def retain_lookup(self, keep: Callable[[int, int, int], bool]) -> None:
+        """Drop every filled entry but those for which keep(pc, table_index, context) holds."""
+        view, dropped = self.view, False
+        filled = set().union(*self._filled_by_page.values())
+        self._filled_by_page, self._filled_by_asid = {}, {}
+        for addr in filled:
+            pc, table_index, context = _ENTRY.unpack_from(view, addr)
+            if pc == INVALID_PC:
+                continue
+            if keep(pc, table_index, context):
+                self._note_filled(addr, pc, context)
+            else:
+                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+                dropped = True
+        if dropped:
+            self._entries_dropped()
+
     def forget_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
         """Drop the lookup entry of (pc, flags) if it still leads to table slot `table_index`."""
         addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
@@ -157,6 +174,10 @@ class WasmJit:
         flags = context & (LOOKUP_GLOBAL - 1)
         addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
         _ENTRY.pack_into(self.view, addr, pc, table_index, context)
+        self._note_filled(addr, pc, context)
+
+    def _note_filled(self, addr: int, pc: int, context: int) -> None:
+        """Remember the entry at addr by its pc's page and its address space, for forget_*."""
         page = self._filled_by_page.get(pc >> 12)
         if page is None:
             self._filled_by_page[pc >> 12] = page = set()

@@ -139,9 +139,29 @@ class SystemCpu:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
 
     def flush_tlb(self) -> None:
+        """Forget every translation; keep the lookup entries of global code still mapped.
+
+        Linux fences everything after changing the kernel's own page tables (a
+        module loaded, vmalloc space mapped), about a hundred times in a boot.
+        Its code rarely moves, and emptying the lookup table sent tens of
+        thousands of block lookups back to the host to be found again."""
         self._flush_translations()
         if self.jit is not None:
-            self.jit.clear_lookup()  # its entries are keyed by virtual pc
+            self.jit.retain_lookup(self._still_fetched)
+
+    def _still_fetched(self, vpc: int, table_index: int, context: int) -> bool:
+        """Whether a lookup entry made for global code still leads where a fetch from vpc
+        goes now, under the current flags: same physical address, still global."""
+        if context != self.flags | LOOKUP_GLOBAL:
+            return False
+        try:
+            paddr = self.mmu.fetch_page(vpc, self.fetch_mmu)  # walks each page once
+        except GuestException:
+            return False
+        if not self.mmu.fetch_is_global(vpc, self.fetch_mmu):
+            return False
+        tb = self.tbs.get((paddr, vpc, self.flags))
+        return tb is not None and tb.slot == table_index
 
     def _flush_translations(self) -> None:
         """Forget virtual-to-physical translations and what the host found through them."""
