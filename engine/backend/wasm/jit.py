@@ -94,6 +94,7 @@ class WasmJit:
         # and by the ASID they were filled under (global entries under none).
         self._filled_by_page: dict[int, set[int]] = {}
         self._filled_by_asid: dict[int, set[int]] = {}
+        self._local_pages: set[int] = set()  # pages with entries of one address space
         self._invalidate_all()
         self._run = self._make_dispatcher()
 
@@ -114,6 +115,7 @@ class WasmJit:
                 _ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
         self._filled_by_page = {}
         self._filled_by_asid = {}
+        self._local_pages = set()
 
     def _invalidate_all(self) -> None:
         entry = _ENTRY.pack(INVALID_PC, 0, 0).ljust(LOOKUP_ENTRY_BYTES, b"\0")
@@ -145,22 +147,25 @@ class WasmJit:
             ),
         )
 
-    def retain_lookup(self, keep: Callable[[int, int, int], bool]) -> None:
-        """Drop every filled entry but those for which keep(pc, table_index, context) holds."""
+    def retain_pages(self, keep: Callable[[int], bool]) -> set[int]:
+        """Drop the entries of every virtual page but those keep(page) vouches for, which
+        must hold only global entries; returns the pages kept."""
+        kept: set[int] = set()
         view, dropped = self.view, False
-        filled = set().union(*self._filled_by_page.values())
-        self._filled_by_page, self._filled_by_asid = {}, {}
-        for addr in filled:
-            pc, table_index, context = _ENTRY.unpack_from(view, addr)
-            if pc == INVALID_PC:
+        for page, filled in list(self._filled_by_page.items()):
+            if page not in self._local_pages and keep(page):
+                kept.add(page)
                 continue
-            if keep(pc, table_index, context):
-                self._note_filled(addr, pc, context)
-            else:
-                _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
-                dropped = True
+            del self._filled_by_page[page]
+            for addr in filled:
+                if _ENTRY.unpack_from(view, addr)[0] >> 12 == page:
+                    _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
+                    dropped = True
+        self._filled_by_asid = {}  # every page with such entries was dropped
+        self._local_pages = set()
         if dropped:
             self._entries_dropped()
+        return kept
 
     def forget_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
         """Drop the lookup entry of (pc, flags) if it still leads to table slot `table_index`."""
@@ -183,6 +188,7 @@ class WasmJit:
             self._filled_by_page[pc >> 12] = page = set()
         page.add(addr)
         if not context & LOOKUP_GLOBAL:
+            self._local_pages.add(pc >> 12)
             space = self._filled_by_asid.get(context >> LOOKUP_ASID_SHIFT)
             if space is None:
                 self._filled_by_asid[context >> LOOKUP_ASID_SHIFT] = space = set()

@@ -96,6 +96,9 @@ class SystemCpu:
         self.fast: dict[int, TB] = {}  # (vpc << 6) | flags -> TB, flushed with the TLB
         self.page_tbs: dict[int, list[tuple[int, int, int]]] = {}  # physical page -> TB keys
         self.fast_by_page: dict[int, list[int]] = {}  # virtual page -> its keys in `fast`
+        # Virtual pages of global code with lookup entries -> (physical page, fetch MMU
+        # index) they were made through, or None if not one place (see flush_tlb).
+        self.global_code: dict[int, tuple[int, int] | None] = {}
         mmu.on_code_write = self.invalidate_code_page
         self.stats = Stats()
         if jit is not None:
@@ -139,29 +142,39 @@ class SystemCpu:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
 
     def flush_tlb(self) -> None:
-        """Forget every translation; keep the lookup entries of global code still mapped.
+        """Forget every translation; keep the lookup entries of global code that stays put.
 
         Linux fences everything after changing the kernel's own page tables (a
         module loaded, vmalloc space mapped), about a hundred times in a boot.
-        Its code rarely moves, and emptying the lookup table sent tens of
-        thousands of block lookups back to the host to be found again."""
+        Its code does not move, and emptying the lookup table sent tens of
+        thousands of block lookups back to the host to be found again. One walk
+        per page of global code with entries tells whether it still maps there."""
         self._flush_translations()
         if self.jit is not None:
-            self.jit.retain_lookup(self._still_fetched)
+            kept = self.jit.retain_pages(self._global_code_stayed)
+            self.global_code = {page: self.global_code[page] for page in kept}
 
-    def _still_fetched(self, vpc: int, table_index: int, context: int) -> bool:
-        """Whether a lookup entry made for global code still leads where a fetch from vpc
-        goes now, under the current flags: same physical address, still global."""
-        if context != self.flags | LOOKUP_GLOBAL:
+    def _global_code_stayed(self, vpage: int) -> bool:
+        where = self.global_code.get(vpage)
+        if where is None:
             return False
+        ppage, mmu_idx = where
         try:
-            paddr = self.mmu.fetch_page(vpc, self.fetch_mmu)  # walks each page once
+            paddr = self.mmu.fetch_page(vpage << 12, mmu_idx)
         except GuestException:
             return False
-        if not self.mmu.fetch_is_global(vpc, self.fetch_mmu):
-            return False
-        tb = self.tbs.get((paddr, vpc, self.flags))
-        return tb is not None and tb.slot == table_index
+        return paddr >> 12 == ppage and self.mmu.fetch_is_global(vpage << 12, mmu_idx)
+
+    def _fill_lookup(self, tb: TB) -> None:
+        """Give the dispatcher tb's entry; for global code, note where its page lies."""
+        vpc = tb.pc
+        context = self._lookup_context(vpc)
+        self.jit.set_lookup(vpc, tb.slot, context)
+        if context & LOOKUP_GLOBAL:
+            # A TLB hit: the context came from the fetch's cached translation.
+            where = (self.mmu.fetch_page(vpc, self.fetch_mmu) >> 12, self.fetch_mmu)
+            if self.global_code.setdefault(vpc >> 12, where) != where:
+                self.global_code[vpc >> 12] = None  # reached two ways: never vouched for
 
     def _flush_translations(self) -> None:
         """Forget virtual-to-physical translations and what the host found through them."""
@@ -181,6 +194,7 @@ class SystemCpu:
         self._flush_translations()
         if self.jit is not None and (old >> 60 != new >> 60 or satp_asid(old) == satp_asid(new)):
             self.jit.clear_lookup()
+            self.global_code.clear()
 
     def request_tb_flush(self) -> None:
         """fence.i: nothing to do, stores to code pages already discarded stale TBs."""
@@ -196,6 +210,7 @@ class SystemCpu:
             self.mmu.unmark_code_page(page)
         if self.jit is not None:
             self.jit.clear_lookup()
+            self.global_code.clear()
 
     def invalidate_code_page(self, page: int) -> None:
         """A store is about to change physical page `page`: drop the TBs made from it."""
@@ -391,7 +406,7 @@ class SystemCpu:
         eager = self.config.tier == "wasm"
         while True:
             if tb.slot is not None:
-                self.jit.set_lookup(tb.pc, tb.slot, self._lookup_context(tb.pc))
+                self._fill_lookup(tb)
                 return False
             if eager:
                 self._compile([tb])
@@ -529,6 +544,7 @@ class SystemCpu:
         if self.jit is not None:
             # Entries of every address space: the page may be mapped anew in any.
             self.jit.forget_page(vaddr >> 12)
+            self.global_code.pop(vaddr >> 12, None)
 
     def describe(self) -> dict[str, Any]:
         s = self.state
