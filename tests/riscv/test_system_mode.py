@@ -312,7 +312,6 @@ def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
     assert counters["exit_causes"] == dict(causes) and counters["host_calls"]["xret"] == 1
 
 
-
 def test_time_in_generated_code_is_counted_apart(tmp_path: Path) -> None:
     """--stats tells time in Wasm (blocks and the helpers they call) from the host's."""
     code = build(tmp_path, SSTATUS_PROGRAM)
@@ -321,48 +320,61 @@ def test_time_in_generated_code_is_counted_apart(tmp_path: Path) -> None:
     assert compiled.stats.as_dict()["wasm_seconds"] > 0
     assert interpreted.stats.as_dict()["wasm_seconds"] == 0
 
-ASID_PROGRAM = """
-    la t0, mtrap
-    csrw mtvec, t0
-    # Two address spaces share a global identity gigapage at 0x80000000 (this
-    # program) and map the page at VA 0x40000000 to different code: 0x80010000
-    # (returns 1) under ASID 1, 0x80011000 (returns 2) under ASID 2.
-    li t1, 0x80002000
-    li t2, (0x80000 << 10) | 0xEF
-    sd t2, 16(t1)
-    li t2, (0x80004 << 10) | 0x01
-    sd t2, 8(t1)
-    li t1, 0x80003000
-    li t2, (0x80000 << 10) | 0xEF
-    sd t2, 16(t1)
-    li t2, (0x80005 << 10) | 0x01
-    sd t2, 8(t1)
-    li t1, 0x80004000
-    li t2, (0x80006 << 10) | 0x01
-    sd t2, 0(t1)
-    li t1, 0x80005000
-    li t2, (0x80007 << 10) | 0x01
-    sd t2, 0(t1)
-    li t1, 0x80006000
-    li t2, (0x80010 << 10) | 0xCB
-    sd t2, 0(t1)
-    li t1, 0x80007000
-    li t2, (0x80011 << 10) | 0xCB
-    sd t2, 0(t1)
-    li t1, 0x80010000
-    li t2, 0x0000806700100513   # addi a0, zero, 1; ret
-    sd t2, 0(t1)
-    li t1, 0x80011000
-    li t2, 0x0000806700200513   # addi a0, zero, 2; ret
-    sd t2, 0(t1)
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
+
+def poke(address: int, value: int, offset: int = 0) -> str:
+    """Assembly that stores the doubleword `value` at `address + offset` (clobbers t1, t2)."""
+    return f"    li t1, {address:#x}\n    li t2, {value:#x}\n    sd t2, {offset}(t1)\n"
+
+
+def pte(ppn: int, flags: int) -> int:
+    return ppn << 10 | flags
+
+
+def address_space(root: int, l1: int, l0: int, code_ppn: int, flags: int) -> str:
+    """Sv39 tables at root, l1, l0: a global identity gigapage at 0x80000000 (the
+    program), and VA 0x40000000 mapped to physical page code_ppn with `flags`."""
+    return (
+        poke(root, pte(0x80000, GLOBAL_RWX), 16)
+        + poke(root, pte(l1 >> 12, NON_LEAF), 8)
+        + poke(l1, pte(l0 >> 12, NON_LEAF))
+        + poke(l0, pte(code_ppn, flags))
+    )
+
+
+NON_LEAF, CODE_PAGE, GLOBAL_CODE_PAGE, GLOBAL_RWX = 0x01, 0xCB, 0xEB, 0xEF
+RETURN_1, RETURN_2, RETURN_3 = (0x0000806700000513 | n << 20 for n in (1, 2, 3))  # li a0, n; ret
+# Set the trap vector; enter S-mode at `smode` (after satp is set); the M-mode trap
+# handler records its cause in s8 and ends the program.
+MTRAP_VECTOR = "    la t0, mtrap\n    csrw mtvec, t0\n"
+ENTER_S_MODE = """
     li t4, 1 << 11
     csrs mstatus, t4
     la t5, smode
     csrw mepc, t5
     mret
+"""
+MTRAP = """
+mtrap:
+    csrr s8, mcause
+    ecall
+"""
+
+# Two address spaces share a global identity gigapage at 0x80000000 (this program)
+# and map the page at VA 0x40000000 to different code: 0x80010000 (returns 1) under
+# ASID 1, 0x80011000 (returns 2) under ASID 2.
+ASID_PROGRAM = (
+    MTRAP_VECTOR
+    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
+    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80011, CODE_PAGE)
+    + poke(0x80010000, RETURN_1)
+    + poke(0x80011000, RETURN_2)
+    + """
+    fence.i
+    li t3, (8 << 60) | (1 << 44) | 0x80002
+    csrw satp, t3
+"""
+    + ENTER_S_MODE
+    + """
 smode:
     li s3, 0x40000000
     li s9, 3
@@ -379,10 +391,9 @@ again:                      # switch back and forth without sfence.vma, as Linux
     bnez s9, again
     csrr s7, satp
     ecall
-mtrap:
-    csrr s8, mcause
-    ecall
 """
+    + MTRAP
+)
 
 
 def test_address_spaces_are_told_apart_by_asid(tmp_path: Path, mode: str) -> None:
@@ -404,13 +415,11 @@ SFENCE_ASID_PROGRAM = ASID_PROGRAM.replace(
     # large munmap.
     jalr s3
     mv s10, a0
-    li t1, 0x80012000
-    li t2, 0x0000806700300513   # addi a0, zero, 3; ret
-    sd t2, 0(t1)
-    fence.i
-    li t1, 0x80006000
-    li t2, (0x80012 << 10) | 0xCB
-    sd t2, 0(t1)
+"""
+    + poke(0x80012000, RETURN_3)
+    + "    fence.i\n"
+    + poke(0x80006000, pte(0x80012, CODE_PAGE))
+    + """
     li t0, 1
     sfence.vma x0, t0
     jalr s3
@@ -458,36 +467,20 @@ def test_sfence_of_one_address_space_keeps_global_and_other_entries(
     assert after == Counter({c: n for c, n in before.items() if asid.get(c) != 1})
 
 
-FULL_SFENCE_PROGRAM = """
-    la t0, mtrap
-    csrw mtvec, t0
-    # A global identity gigapage at 0x80000000 (this program), and a global 4 KiB
-    # page at VA 0x40000000 holding code at 0x80010000 (returns 1).
-    li t1, 0x80002000
-    li t2, (0x80000 << 10) | 0xEF
-    sd t2, 16(t1)
-    li t2, (0x80004 << 10) | 0x01
-    sd t2, 8(t1)
-    li t1, 0x80004000
-    li t2, (0x80006 << 10) | 0x01
-    sd t2, 0(t1)
-    li t1, 0x80006000
-    li t2, (0x80010 << 10) | 0xEB
-    sd t2, 0(t1)
-    li t1, 0x80010000
-    li t2, 0x0000806700100513   # addi a0, zero, 1; ret
-    sd t2, 0(t1)
-    li t1, 0x80012000
-    li t2, 0x0000806700300513   # addi a0, zero, 3; ret
-    sd t2, 0(t1)
+# A global identity gigapage at 0x80000000 (this program), and a global 4 KiB page
+# at VA 0x40000000 holding code at 0x80010000 (returns 1).
+FULL_SFENCE_PROGRAM = (
+    MTRAP_VECTOR
+    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, GLOBAL_CODE_PAGE)
+    + poke(0x80010000, RETURN_1)
+    + poke(0x80012000, RETURN_3)
+    + """
     fence.i
     li t3, (8 << 60) | 0x80002
     csrw satp, t3
-    li t4, 1 << 11
-    csrs mstatus, t4
-    la t5, smode
-    csrw mepc, t5
-    mret
+"""
+    + ENTER_S_MODE
+    + """
 smode:
     li s3, 0x40000000
     li s9, 20
@@ -497,17 +490,16 @@ again:                      # fence everything each round, as Linux does after i
     sfence.vma
     addi s9, s9, -1
     bnez s9, again
-    li t1, 0x80006000       # then the global page is pointed at the other code
-    li t2, (0x80012 << 10) | 0xEB
-    sd t2, 0(t1)
+"""
+    + poke(0x80006000, pte(0x80012, GLOBAL_CODE_PAGE))  # the page now maps the other code
+    + """
     sfence.vma
     jalr s3
     mv s5, a0
     ecall
-mtrap:
-    csrr s8, mcause
-    ecall
 """
+    + MTRAP
+)
 
 
 def test_a_full_sfence_keeps_the_entries_of_global_code_that_did_not_move(
