@@ -591,7 +591,7 @@ class FunctionCompiler(Addressing):
             c.mem(_STORE[memop], self.baked(self.layout.guest_base))
         elif opc == Opc.CALL:
             helper, d = args[0], args[1]
-            store_before, load_after = call_syncs(op)
+            store_before, load_after = call_syncs(helper)
             if store_before:
                 self.store_registers()
             if d is not None:

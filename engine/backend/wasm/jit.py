@@ -150,21 +150,12 @@ class WasmJit:
     def retain_pages(self, keep: Callable[[int], bool]) -> set[int]:
         """Drop the entries of every virtual page but those keep(page) vouches for, which
         must hold only global entries; returns the pages kept."""
-        kept: set[int] = set()
-        view, dropped = self.view, False
-        for page, filled in list(self._filled_by_page.items()):
-            if page not in self._local_pages and keep(page):
-                kept.add(page)
-                continue
-            del self._filled_by_page[page]
-            for addr in filled:
-                if _ENTRY.unpack_from(view, addr)[0] >> 12 == page:
-                    _ENTRY.pack_into(view, addr, INVALID_PC, 0, 0)
-                    dropped = True
+        kept = {page for page in self._filled_by_page
+                if page not in self._local_pages and keep(page)}  # fmt: skip
+        for page in [page for page in self._filled_by_page if page not in kept]:
+            self.forget_page(page)
         self._filled_by_asid = {}  # every page with such entries was dropped
         self._local_pages = set()
-        if dropped:
-            self._entries_dropped()
         return kept
 
     def forget_lookup(self, pc: int, table_index: int, flags: int = 0) -> None:
@@ -179,10 +170,6 @@ class WasmJit:
         flags = context & (LOOKUP_GLOBAL - 1)
         addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
         _ENTRY.pack_into(self.view, addr, pc, table_index, context)
-        self._note_filled(addr, pc, context)
-
-    def _note_filled(self, addr: int, pc: int, context: int) -> None:
-        """Remember the entry at addr by its pc's page and its address space, for forget_*."""
         page = self._filled_by_page.get(pc >> 12)
         if page is None:
             self._filled_by_page[pc >> 12] = page = set()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from engine.ir.core import Block, HelperFlags, Op, Opc, Temp
+from engine.ir.core import Block, Helper, HelperFlags, Temp
 
 if TYPE_CHECKING:
     from engine.backend.wasm.codegen import Layout
@@ -74,8 +74,6 @@ class RegisterPlan:
         self.written: frozenset[int] = frozenset(writes).intersection(self.cached)
 
 
-def call_syncs(op: Op) -> tuple[bool, bool]:
-    """For a CALL: (store cached registers before it, load them again after it)."""
-    assert op.opc == Opc.CALL
-    flags = op.args[0].flags
-    return bool(flags & SYNC_BEFORE), bool(flags & HelperFlags.WRITES_STATE)
+def call_syncs(helper: Helper) -> tuple[bool, bool]:
+    """For a call of helper: (store cached registers before it, load them again after it)."""
+    return bool(helper.flags & SYNC_BEFORE), bool(helper.flags & HelperFlags.WRITES_STATE)

@@ -198,10 +198,13 @@ class SoftMmu:
             return self._u16(self.ram, e[0] + (vaddr & 0xFFF))[0]
         return self.phys_read(self.translate(vaddr, ACCESS_EXEC, mmu_idx), 2, ACCESS_EXEC)
 
-    def fetch_is_global(self, vaddr: int, mmu_idx: int) -> bool:
-        """Whether the cached translation of a fetch from vaddr maps a global page."""
+    def fetch_global_page(self, vaddr: int, mmu_idx: int) -> int | None:
+        """The physical page a fetch from vaddr reaches through a cached translation of
+        a global page; None if that translation is not cached or not global."""
         e = self.tlb[mmu_idx].get(vaddr >> 12)
-        return e is not None and bool(e[1] & PTE_G)
+        if e is None or not e[1] & PTE_G:
+            return None
+        return (self.ram_base + e[0]) >> 12
 
     def fetch_page(self, vaddr: int, mmu_idx: int) -> int:
         """The physical address of an instruction fetch (raises the fetch fault)."""

@@ -131,13 +131,6 @@ class SystemCpu:
         # The dispatcher's lookup entries are valid for these flags in this address space.
         s[st.TB_FLAGS] = self.flags | (satp_asid(s[st.CSR_SLOT["satp"]]) << LOOKUP_ASID_SHIFT)
 
-    def _lookup_context(self, vpc: int) -> int:
-        """What a lookup entry for vpc must match: code on a global page runs the same
-        in every address space, any other only in the current one."""
-        if self.mmu.fetch_is_global(vpc, self.fetch_mmu):
-            return self.flags | LOOKUP_GLOBAL
-        return self.state[st.TB_FLAGS]
-
     def _fetch16(self, vaddr: int) -> int:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
 
@@ -160,21 +153,29 @@ class SystemCpu:
             return False
         ppage, mmu_idx = where
         try:
-            paddr = self.mmu.fetch_page(vpage << 12, mmu_idx)
+            self.mmu.fetch_page(vpage << 12, mmu_idx)  # walk the new tables
         except GuestException:
             return False
-        return paddr >> 12 == ppage and self.mmu.fetch_is_global(vpage << 12, mmu_idx)
+        return self.mmu.fetch_global_page(vpage << 12, mmu_idx) == ppage
 
     def _fill_lookup(self, tb: TB) -> None:
-        """Give the dispatcher tb's entry; for global code, note where its page lies."""
+        """Give the dispatcher tb's entry, under the context it must match: code on a
+        global page runs the same in every address space (its page is noted for
+        flush_tlb), any other only in the current one."""
         vpc = tb.pc
-        context = self._lookup_context(vpc)
-        self.jit.set_lookup(vpc, tb.slot, context)
-        if context & LOOKUP_GLOBAL:
-            # A TLB hit: the context came from the fetch's cached translation.
-            where = (self.mmu.fetch_page(vpc, self.fetch_mmu) >> 12, self.fetch_mmu)
-            if self.global_code.setdefault(vpc >> 12, where) != where:
-                self.global_code[vpc >> 12] = None  # reached two ways: never vouched for
+        ppage = self.mmu.fetch_global_page(vpc, self.fetch_mmu)
+        if ppage is None:
+            self.jit.set_lookup(vpc, tb.slot, self.state[st.TB_FLAGS])
+            return
+        self.jit.set_lookup(vpc, tb.slot, self.flags | LOOKUP_GLOBAL)
+        where = (ppage, self.fetch_mmu)
+        if self.global_code.setdefault(vpc >> 12, where) != where:
+            self.global_code[vpc >> 12] = None  # reached two ways: never vouched for
+
+    def _empty_lookup(self) -> None:
+        """Drop every dispatcher lookup entry (and the notes on their pages)."""
+        self.jit.clear_lookup()
+        self.global_code.clear()
 
     def _flush_translations(self) -> None:
         """Forget virtual-to-physical translations and what the host found through them."""
@@ -193,8 +194,7 @@ class SystemCpu:
         self._satp = new
         self._flush_translations()
         if self.jit is not None and (old >> 60 != new >> 60 or satp_asid(old) == satp_asid(new)):
-            self.jit.clear_lookup()
-            self.global_code.clear()
+            self._empty_lookup()
 
     def request_tb_flush(self) -> None:
         """fence.i: nothing to do, stores to code pages already discarded stale TBs."""
@@ -209,8 +209,7 @@ class SystemCpu:
         for page in list(self.mmu.code_pages):
             self.mmu.unmark_code_page(page)
         if self.jit is not None:
-            self.jit.clear_lookup()
-            self.global_code.clear()
+            self._empty_lookup()
 
     def invalidate_code_page(self, page: int) -> None:
         """A store is about to change physical page `page`: drop the TBs made from it."""
