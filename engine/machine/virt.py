@@ -72,7 +72,9 @@ TLB_BASE = 0x10000
 TLB_ENTRIES = 256
 CODE_BITMAP = 0x20000  # one bit per 4 KiB page of RAM (64 KiB covers 2 GiB)
 LOOKUP_BASE = 0x100000  # LOOKUP_BYTES (4 MiB) long
-RAM_LINEAR = 0x800000
+PHYS_LOOKUP_BASE = 0x500000  # the second level, PHYS_BYTES (4 MiB) long
+LOOKUP_LOG_BASE = 0x900000  # LOG_BYTES (64 KiB) long
+RAM_LINEAR = 0xA00000
 
 
 class Console:
@@ -167,7 +169,8 @@ class VirtMachine:
             guest_low=0, guest_high=0, pc_slot=st.PC, cause_slot=st.EXC_CAUSE,
             tval_slot=st.EXC_TVAL, budget_slot=st.DISPATCH_BUDGET, epoch_slot=st.LOOKUP_EPOCH,
             lookup_base=LOOKUP_BASE, softmmu=SoftmmuLayout(
-                TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST,
+                TLB_BASE, TLB_ENTRIES, st.TB_FLAGS, st.EXIT_REQUEST, PHYS_LOOKUP_BASE,
+                LOOKUP_LOG_BASE, st.LOOKUP_LOG,
                 ram_base=self.ram_base, ram_size=cfg.ram_size, ram_linear=ram_linear,
                 code_bitmap=CODE_BITMAP, satp_slot=st.CSR_SLOT["satp"],
                 mstatus_slot=st.CSR_SLOT["mstatus"], ram_memory=1 if apart else 0,

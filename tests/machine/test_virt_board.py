@@ -26,13 +26,16 @@ def test_boot_layout_follows_qemu() -> None:
 
 def test_the_wasm_region_parts_do_not_overlap() -> None:
     from engine.backend.wasm.jit import LOOKUP_BYTES
+    from engine.backend.wasm.physical import LOG_BYTES, PHYS_BYTES
     from engine.machine import virt
     from engine.target.riscv import state as st
 
     assert virt.STATE_BASE + st.STATE_BYTES <= virt.TLB_BASE
     assert virt.TLB_BASE + 4 * virt.TLB_ENTRIES * 32 <= virt.CODE_BITMAP
     assert virt.CODE_BITMAP + 0x10000 <= virt.LOOKUP_BASE
-    assert virt.LOOKUP_BASE + LOOKUP_BYTES <= virt.RAM_LINEAR
+    assert virt.LOOKUP_BASE + LOOKUP_BYTES <= virt.PHYS_LOOKUP_BASE
+    assert virt.PHYS_LOOKUP_BASE + PHYS_BYTES <= virt.LOOKUP_LOG_BASE
+    assert virt.LOOKUP_LOG_BASE + LOG_BYTES <= virt.RAM_LINEAR
 
 
 def test_small_ram_puts_the_initrd_halfway() -> None:

@@ -38,21 +38,29 @@ from engine.ir.core import (
 )
 
 LOAD_FAULT, STORE_FAULT = 5, 7  # access-fault causes, as the interpreter's accessors raise
+FETCH_GLOBAL = 1  # in a TLB entry's fetch tag: the mapping is global (SoftmmuLayout)
 
 
 @dataclass(frozen=True)
 class SoftmmuLayout:
     """System mode: guest virtual addresses go through a TLB kept in linear memory.
 
-    Entry layout (32 bytes): read tag, write tag, addend, unused. A tag is the
-    virtual page address, or all ones when that access is not cached; the
-    addend turns a virtual address into a linear-memory address.
+    Entry layout (32 bytes): read tag, write tag, addend, fetch tag. A tag is
+    the virtual page address, or all ones when that access is not cached; the
+    addend turns a virtual address into a linear-memory address. The fetch
+    tag's bit 0 is set when the mapping is global. Fetches use the MMU index
+    equal to the privilege (mmu.fetch_mmu_index).
     """
 
     tlb_base: int  # from Layout.base, like every address here except in RAM's own memory
     entries: int  # per MMU index, a power of two
     flags_slot: int  # state slot holding the current TB flags
     exit_slot: int  # state slot the host sets to stop the dispatcher
+    # The second-level TB lookup table (physical.py), the log of the first-level
+    # entries it fills, and the state slot holding that log's length.
+    phys_lookup_base: int
+    lookup_log_base: int
+    log_slot: int
     # For the page-table walker in Wasm: guest RAM and where it lies in linear
     # memory, the bitmap of physical pages holding translated code, and the
     # state slots of satp and mstatus.
@@ -296,19 +304,22 @@ class Addressing:
             self.code.op(Op.I32_AND)
 
 
-def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list[ValType], Code]:
+def chain_function(
+    layout: Layout, base_global: int, tb_type: int, find_physical: int = -1
+) -> tuple[list[ValType], Code]:
     """`chain(pc) -> i32`, what a TB exit to `pc` tail-calls: store pc as the next pc,
     then call its TB straight away, a tail call again, when the dispatcher would have
     called it next; else return Exit.NEXT to the dispatcher.
 
     That is while the dispatcher's budget lasts (the chained TB counts against it)
     and, in system mode, the host has not asked for an exit. The TB is found in the
-    lookup table exactly as the dispatcher finds it, so dropped entries (changed
-    code, a new address space) stop chains as they stop the dispatcher. One copy per
-    module keeps each exit to a few bytes of code to compile.
+    lookup tables exactly as the dispatcher finds it (the first level, then in
+    system mode the function `find_physical` imports from physical.py), so dropped
+    entries (changed code, a new address space) stop chains as they stop the
+    dispatcher. One copy per module keeps each exit to a few bytes of code to compile.
     """
-    pc, budget_left, entry, current, context = 0, 1, 2, 3, 4
-    locals_ = [ValType.I64, layout.addr_type, ValType.I32, ValType.I32]
+    pc, budget_left, entry, current, context, slot = 0, 1, 2, 3, 4, 5
+    locals_ = [ValType.I64, layout.addr_type, ValType.I32, ValType.I32, ValType.I32]
     base = -1
     if layout.relocatable:
         base = len(locals_) + 1
@@ -332,6 +343,12 @@ def chain_function(layout: Layout, base_global: int, tb_type: int) -> tuple[list
     a.store_budget(budget_left)
     c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type, tail=True)
     c.op(Op.END)
+    if find_physical >= 0:
+        c.get(pc).get(current).call(find_physical).tee(slot)
+        c.i32_const(0).op(Op.I32_GE_S).block(Op.IF)
+        a.store_budget(budget_left)
+        c.get(slot).call_indirect(tb_type, tail=True)
+        c.op(Op.END)
     c.op(Op.END)
     c.i32_const(Exit.NEXT).op(Op.END)
     return locals_, c

@@ -43,6 +43,14 @@ from engine.backend.wasm.lookup import (
     emit_find,
     lookup_slot,
 )
+from engine.backend.wasm.physical import (
+    LOG_ENTRIES,
+    PHYS_BYTES,
+    PHYS_ENTRIES,
+    PHYS_ENTRY_BYTES,
+    add_find_physical,
+    physical_slot,
+)
 from engine.backend.wasm.walker import add_refill
 from engine.host.base import WasmHost
 from engine.ir.core import Block, Helper, Opc
@@ -51,7 +59,9 @@ EXIT_HALT = 2  # the host asked the dispatcher to stop (Exit.HALT)
 EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
 EXIT_BUDGET = 4  # the dispatcher ran its budget of TBs
 _ENTRY = struct.Struct("<QII")  # pc, table slot, context word
-_EPOCH = struct.Struct("<Q")
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_PHYS_ENTRY = struct.Struct("<QII")  # pc, RAM offset, table slot
 _M64 = (1 << 64) - 1
 
 
@@ -77,8 +87,14 @@ class WasmJit:
             raise ValueError("a RAM memory is given exactly when the layout puts RAM in memory 1")
         self.layout = layout
         self.lookup_base = layout.lookup_base
+        self.phys_base = sm.phys_lookup_base if sm is not None else 0
+        # The log of first-level entries generated code filled, and its length's slot.
+        self._log_base = sm.lookup_log_base if sm is not None else 0
+        self._log_at = layout.slot_offset(sm.log_slot) if sm is not None else -1
         self.env = env
         self.view = host.memory_view(memory)
+        if self._log_at >= 0:
+            _U64.pack_into(self.view, self._log_at, 0)
         if layout.base != host.memory_address(memory):
             raise ValueError("the layout's base is not where the host put the memory's view")
         self._epoch_at = layout.slot_offset(layout.epoch_slot)
@@ -96,16 +112,19 @@ class WasmJit:
         self._filled_by_asid: dict[int, set[int]] = {}
         self._local_pages: set[int] = set()  # pages with entries of one address space
         self._invalidate_all()
+        if layout.softmmu is not None:
+            self.clear_physical()
         self._run = self._make_dispatcher()
 
     # -- memory-resident lookup table ------------------------------------------------
     def _entries_dropped(self) -> None:
         """Tell TBs looping on themselves to return to the dispatcher and be looked up."""
         view, at = self.view, self._epoch_at
-        _EPOCH.pack_into(view, at, (_EPOCH.unpack_from(view, at)[0] + 1) & _M64)
+        _U64.pack_into(view, at, (_U64.unpack_from(view, at)[0] + 1) & _M64)
 
     def clear_lookup(self) -> None:
         """Invalidate every entry; only the ones filled since the last clear need writing."""
+        self.take_wasm_fills()
         self._entries_dropped()
         filled = set().union(*self._filled_by_page.values())
         if len(filled) > LOOKUP_ENTRIES // 8:
@@ -135,11 +154,13 @@ class WasmJit:
 
     def forget_page(self, page: int) -> None:
         """Drop every entry for a pc in virtual page `page`, whatever its context."""
+        self.take_wasm_fills()
         self._drop_filled(self._filled_by_page.pop(page, set()),
                           lambda pc, _context: pc >> 12 == page)  # fmt: skip
 
     def forget_address_space(self, asid: int) -> None:
         """Drop the entries filled under ASID `asid`; global entries stay."""
+        self.take_wasm_fills()
         self._drop_filled(
             self._filled_by_asid.pop(asid, set()),
             lambda _pc, context: (
@@ -150,6 +171,7 @@ class WasmJit:
     def retain_pages(self, keep: Callable[[int], bool]) -> set[int]:
         """Drop the entries of every virtual page but those keep(page) vouches for, which
         must hold only global entries; returns the pages kept."""
+        self.take_wasm_fills()
         kept = {page for page in self._filled_by_page
                 if page not in self._local_pages and keep(page)}  # fmt: skip
         for page in [page for page in self._filled_by_page if page not in kept]:
@@ -170,6 +192,10 @@ class WasmJit:
         flags = context & (LOOKUP_GLOBAL - 1)
         addr = self.lookup_base + lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES
         _ENTRY.pack_into(self.view, addr, pc, table_index, context)
+        self._note_filled(addr, pc, context)
+
+    def _note_filled(self, addr: int, pc: int, context: int) -> None:
+        """Remember the entry at `addr` by its page and, unless global, its ASID."""
         page = self._filled_by_page.get(pc >> 12)
         if page is None:
             self._filled_by_page[pc >> 12] = page = set()
@@ -180,6 +206,56 @@ class WasmJit:
             if space is None:
                 self._filled_by_asid[context >> LOOKUP_ASID_SHIFT] = space = set()
             space.add(addr)
+
+    def take_wasm_fills(self) -> None:
+        """Note the first-level entries generated code filled and logged (physical.py)
+        since the last call, as though set_lookup had filled them, and empty the log."""
+        if self._log_at < 0:
+            return
+        view = self.view
+        logged = _U64.unpack_from(view, self._log_at)[0]
+        if not logged:
+            return
+        log = view[self._log_base : self._log_base + 4 * logged]
+        for (offset,) in _U32.iter_unpack(log):
+            addr = self.lookup_base + offset
+            pc, _slot, context = _ENTRY.unpack_from(view, addr)
+            if pc != INVALID_PC:  # else dropped since: nothing to remember
+                self._note_filled(addr, pc, context)
+        _U64.pack_into(view, self._log_at, 0)
+
+    # -- the second level, by physical address (physical.py) --------------------------------
+    def _physical_entry(self, paddr: int, flags: int) -> tuple[int, int] | None:
+        """Where the entry for code at physical address paddr under `flags` goes, and
+        paddr's offset in RAM; None for code outside RAM, which the TLB never maps."""
+        sm = self.layout.softmmu
+        offset = paddr - sm.ram_base
+        if not 0 <= offset < sm.ram_size:
+            return None
+        return self.phys_base + physical_slot(offset, flags) * PHYS_ENTRY_BYTES, offset
+
+    def set_physical(self, pc: int, paddr: int, table_index: int, flags: int) -> None:
+        """Let generated code find the TB at table slot `table_index`, made from the code
+        at physical address paddr for virtual pc under `flags`, in any address space."""
+        where = self._physical_entry(paddr, flags)
+        if where is not None:
+            _PHYS_ENTRY.pack_into(self.view, where[0], pc, where[1], table_index)
+
+    def forget_physical(self, pc: int, paddr: int, table_index: int, flags: int) -> None:
+        """Drop the second-level entry of (pc, paddr, flags) if it still leads to `table_index`."""
+        where = self._physical_entry(paddr, flags)
+        if where is None:
+            return
+        addr, offset = where
+        if _PHYS_ENTRY.unpack_from(self.view, addr) == (pc, offset, table_index):
+            _PHYS_ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
+            self._entries_dropped()
+
+    def clear_physical(self) -> None:
+        """Drop every second-level entry (every TB is being discarded)."""
+        self._entries_dropped()
+        entry = _PHYS_ENTRY.pack(INVALID_PC, 0, 0)
+        self.view[self.phys_base : self.phys_base + PHYS_BYTES] = entry * PHYS_ENTRIES
 
     # -- modules -------------------------------------------------------------------------
     def _import_shared(self, m: Module) -> None:
@@ -203,6 +279,7 @@ class WasmJit:
         run_type = m.type((ValType.I64,), (ValType.I32,))
         budget, pc, entry, code, context, current = 0, 1, 2, 3, 4, 5
         sm = lay.softmmu
+        refill = add_refill(m, lay) if sm is not None else -1
         c = Code()
         a = Addressing(lay, c)  # built for this run: addresses are constants
         # The budget lives in the state: TBs that loop or chain spend it too.
@@ -221,9 +298,19 @@ class WasmJit:
             c.mem(Op.I32_LOAD, a.slot_at(sm.flags_slot)).set(current)
         found = (current, context) if sm is not None else ()
         emit_find(c, lambda: c.get(pc), lambda: a.to_address(lay.lookup_base), entry, *found)
-        c.op(Op.I32_EQZ).block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
-        # code = table[entry.index]()
-        c.get(entry).mem(Op.I32_LOAD, ENTRY_SLOT).call_indirect(tb_type).tee(code)
+        c.block(Op.IF, ValType.I32).get(entry).mem(Op.I32_LOAD, ENTRY_SLOT)
+        c.op(Op.ELSE)
+        if sm is not None:  # the second level, by physical address
+            find_physical = add_find_physical(m, lay, refill)
+            c.get(pc).get(current).call(find_physical).tee(code)
+            c.i32_const(0).op(Op.I32_LT_S)
+            c.block(Op.IF).i32_const(EXIT_MISS).op(Op.RETURN).op(Op.END)
+            c.get(code)
+        else:
+            c.i32_const(EXIT_MISS).op(Op.RETURN)
+        c.op(Op.END)
+        # code = table[slot]()
+        c.call_indirect(tb_type).tee(code)
         c.block(Op.IF).get(code).op(Op.RETURN).op(Op.END)
         a.budget_after_one(budget)
         a.store_budget(budget)
@@ -234,9 +321,13 @@ class WasmJit:
         run = m.function(run_type, [ValType.I64, addr_t, ValType.I32, ValType.I32, ValType.I32], c)
         m.export_func("run", run)
         if sm is not None:
-            m.export_func("refill", add_refill(m, lay))
+            m.export_func("refill", refill)
+            m.export_func("find_physical", find_physical)
         instance = self.host.instantiate(m.encode(), self._shared_imports())
-        self._refill = self.host.exported(instance, "refill") if sm is not None else None
+        self._runtime = []  # what TB modules import from "rt" after first_slot and base
+        if sm is not None:
+            self._runtime = [self.host.exported(instance, name)
+                             for name in ("refill", "find_physical")]  # fmt: skip
         return self.host.export(instance, "run")
 
     def _host_function(self, helper: Helper) -> Any:
@@ -279,12 +370,14 @@ class WasmJit:
         for h in helpers:
             ty = m.type((ValType.I64,) * len(h.arg_types), (ValType.I64,) if h.ret_type else ())
             helper_index[h] = m.import_func("h", h.name, ty)
-        slow_load = slow_store = refill = -1
+        slow_load = slow_store = refill = find_physical = -1
         if self.layout.softmmu is not None:
             slow_load = m.import_func("h", "slow_load", m.type((ValType.I64,) * 4, (ValType.I64,)))
             slow_store = m.import_func("h", "slow_store", m.type((ValType.I64,) * 5, ()))
             refill_type = m.type((ValType.I64, ValType.I32, ValType.I32), (ValType.I32,))
             refill = m.import_func("rt", "refill", refill_type)
+            find_type = m.type((ValType.I64, ValType.I32), (ValType.I32,))
+            find_physical = m.import_func("rt", "find_physical", find_type)
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
         tb_type = m.type((), (ValType.I32,))
         first = m.imported_funcs
@@ -294,7 +387,7 @@ class WasmJit:
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
             m.function(binary, SUPPORT_LOCALS[name], bodies[name])
-        chain_locals, chain_body = chain_function(self.layout, base, tb_type)
+        chain_locals, chain_body = chain_function(self.layout, base, tb_type, find_physical)
         m.function(m.type((ValType.I64,), (ValType.I32,)), chain_locals, chain_body)
         funcs = []
         for block in blocks:
@@ -320,7 +413,7 @@ class WasmJit:
             imports.append(self._base_global)
         imports += [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
-            imports += [*self._slow_paths(), self._refill]
+            imports += [*self._slow_paths(), *self._runtime]
         self.host.instantiate(wasm, imports)
         self.table_used += functions
         self.modules += 1
@@ -357,4 +450,7 @@ class WasmJit:
         return self._slow_funcs
 
     def run(self, budget: int) -> int:
-        return self._run(budget)
+        code = self._run(budget)
+        if self._log_at >= 0 and _U64.unpack_from(self.view, self._log_at)[0] >= LOG_ENTRIES // 2:
+            self.take_wasm_fills()  # before the log fills up and generated code stops filling
+        return code

@@ -3,7 +3,10 @@
 The host fills it (WasmJit.set_lookup) when a TB is compiled; generated code
 reads it twice over: the dispatcher to call the next TB, and a TB's exit to
 chain straight into the next one without returning (see FunctionCompiler).
-Both find an entry with emit_find, so they agree on what a hit is.
+Both find an entry with emit_find, so they agree on what a hit is. In system
+mode, a hit in the second level (physical.py) fills the entry for the current
+address space too, and logs it, so the host can still drop every entry of a
+page or an address space (WasmJit.take_wasm_fills).
 
 An entry is 16 bytes: the pc (i64), the TB's funcref table slot (i32), and a
 context word (i32): the TB flags (below bit 7) and either the ASID it was made
@@ -33,6 +36,18 @@ def lookup_slot(pc: int, flags: int = 0) -> int:
     return ((pc >> 1) ^ (flags << LOOKUP_FLAGS_SHIFT)) & (LOOKUP_ENTRIES - 1)
 
 
+def emit_entry_offset(c: Code, push_pc: Callable[[], None], current: int = -1) -> None:
+    """Push the i64 byte offset in the table of the entry for pc (pushed by push_pc) and,
+    in system mode, the flags of the context word in i32 local `current`:
+    lookup_slot(pc, flags) * LOOKUP_ENTRY_BYTES."""
+    push_pc()
+    c.i64_const(1).op(Op.I64_SHR_U)
+    if current >= 0:
+        c.get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U)
+        c.i64_const(LOOKUP_FLAGS_SHIFT).op(Op.I64_SHL).op(Op.I64_XOR)
+    c.i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND).i64_const(4).op(Op.I64_SHL)
+
+
 def emit_find(
     c: Code,
     push_pc: Callable[[], None],
@@ -49,13 +64,7 @@ def emit_find(
     system mode, i32 local `current` holds the current context word and `context`
     is an i32 scratch local; user mode has no contexts (both -1).
     """
-    # entry = table + lookup_slot(pc, flags) * 16
-    push_pc()
-    c.i64_const(1).op(Op.I64_SHR_U)
-    if current >= 0:
-        c.get(current).i32_const(LOOKUP_GLOBAL - 1).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U)
-        c.i64_const(LOOKUP_FLAGS_SHIFT).op(Op.I64_SHL).op(Op.I64_XOR)
-    c.i64_const(LOOKUP_ENTRIES - 1).op(Op.I64_AND).i64_const(4).op(Op.I64_SHL)
+    emit_entry_offset(c, push_pc, current)
     entry_address()
     c.set(entry)
     # a hit: entry.pc == pc and, in system mode, the entry's context is the current

@@ -1,9 +1,10 @@
 """The TLB refill in WebAssembly: an Sv39/Sv48 page-table walk over guest RAM.
 
 Generated code calls `refill(vaddr, access, mmu)` on a TLB miss, a direct
-Wasm-to-Wasm call. It fills the linear TLB and returns 1 when the walk ends
-in a RAM page that grants the access with the A (and, for a write, D) bits
-already set; otherwise it returns 0 and the host's slow path takes over:
+Wasm-to-Wasm call, and the second-level TB lookup (physical.py) on a fetch
+TLB miss. It fills the linear TLB and returns 1 when the walk ends in a RAM
+page that grants the access with the A (and, for a write, D) bits already
+set; otherwise it returns 0 and the host's slow path takes over:
 faults, device memory, A/D updates (which write the PTE) and stores to pages
 holding translated code (the bitmap says which) stay in Python, where they
 have one implementation.
@@ -11,20 +12,21 @@ have one implementation.
 
 from __future__ import annotations
 
-from engine.backend.wasm.codegen import Addressing, Layout
+from engine.backend.wasm.codegen import FETCH_GLOBAL, Addressing, Layout
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
 
-PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
+PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
 PPN_MASK = (1 << 44) - 1
 MXR = 1 << 19
-ACCESS_WRITE = 1
+ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC = 0, 1, 2
 MMU_U, MMU_S, MMU_M = 0, 1, 3
 
 # Local variable indices: the three parameters, then scratch.
 VA, ACCESS, MMU = 0, 1, 2
 SATP, LEVEL, TABLE, PTE, PA, READABLE, WRITABLE, SHIFT, PAGE_INDEX = range(3, 12)
+EXECUTABLE, GLOBAL = 12, 13
 LOCALS = [ValType.I64, ValType.I32, ValType.I64, ValType.I64, ValType.I64, ValType.I32,
-          ValType.I32, ValType.I64, ValType.I64]  # fmt: skip
+          ValType.I32, ValType.I64, ValType.I64, ValType.I32, ValType.I64]  # fmt: skip
 
 
 def _decline(c: Code) -> None:
@@ -55,7 +57,7 @@ def add_refill(m: Module, layout: Layout) -> int:
         _decline(c)
         c.op(Op.END)
 
-    c.i32_const(1).set(READABLE).i32_const(1).set(WRITABLE)
+    c.i32_const(1).set(READABLE).i32_const(1).set(WRITABLE).i32_const(1).set(EXECUTABLE)
     c.get(VA).set(PA)
     # M-mode (and bare mode) accesses are untranslated: PA = VA.
     c.block()  # $translated: exits to the fill with PA, READABLE, WRITABLE set
@@ -90,6 +92,8 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.i64_const(PTE_V).op(Op.I64_AND).op(Op.I64_EQZ)
     c.get(PTE).i64_const(54).op(Op.I64_SHR_U).op(Op.I64_EQZ).op(Op.I32_EQZ).op(Op.I32_OR)
     if_true_decline()
+    # a G bit on a pointer makes every mapping below it global
+    c.get(GLOBAL).get(PTE).i64_const(PTE_G).op(Op.I64_AND).op(Op.I64_OR).set(GLOBAL)
     c.get(PTE).i64_const(PTE_R | PTE_X).op(Op.I64_AND).op(Op.I64_EQZ)
     c.block(Op.IF)  # a pointer to the next level
     c.get(LEVEL).op(Op.I32_EQZ)
@@ -127,6 +131,7 @@ def add_refill(m: Module, layout: Layout) -> int:
     state(sm.mstatus_slot)
     c.i64_const(MXR).op(Op.I64_AND).op(Op.I64_EQZ).op(Op.I32_EQZ).op(Op.I32_AND)
     c.op(Op.I32_OR).set(READABLE)
+    c.get(PTE).i64_const(PTE_X).op(Op.I64_AND).op(Op.I64_EQZ).op(Op.I32_EQZ).set(EXECUTABLE)
     # writable through the TLB: W and D already set
     c.get(PTE).i64_const(PTE_W | PTE_D).op(Op.I64_AND).i64_const(PTE_W | PTE_D).op(Op.I64_EQ)
     c.set(WRITABLE)
@@ -136,7 +141,10 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.op(Op.END)  # $translated
     # -- fill the entry --------------------------------------------------------------
     c.get(ACCESS).i32_const(ACCESS_WRITE).op(Op.I32_EQ).get(WRITABLE).op(Op.I32_EQZ).op(Op.I32_AND)
-    c.get(ACCESS).op(Op.I32_EQZ).get(READABLE).op(Op.I32_EQZ).op(Op.I32_AND).op(Op.I32_OR)
+    c.get(ACCESS).i32_const(ACCESS_READ).op(Op.I32_EQ).get(READABLE).op(Op.I32_EQZ)
+    c.op(Op.I32_AND).op(Op.I32_OR)
+    c.get(ACCESS).i32_const(ACCESS_EXEC).op(Op.I32_EQ).get(EXECUTABLE).op(Op.I32_EQZ)
+    c.op(Op.I32_AND).op(Op.I32_OR)
     if_true_decline()
     # the page must lie in RAM (device pages never enter the TLB)
     c.get(PA).i64_const(~0xFFF).op(Op.I64_AND).i64_const(sm.ram_base).op(Op.I64_SUB).tee(PA)
@@ -161,11 +169,14 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL)
     c.i64_const(a.baked(sm.tlb_base)).op(Op.I64_ADD)
     c.set(SATP)  # reused: the entry's linear address
-    for offset, flag in ((0, READABLE), (8, WRITABLE)):
+    for offset, flag in ((0, READABLE), (8, WRITABLE), (24, EXECUTABLE)):
         c.get(SATP)
         linear()
-        c.get(VA).i64_const(~0xFFF).op(Op.I64_AND).i64_const(-1)
-        c.get(flag).op(Op.SELECT)
+        c.get(VA).i64_const(~0xFFF).op(Op.I64_AND)
+        if offset == 24:  # the fetch tag also says whether the mapping is global
+            c.i64_const(FETCH_GLOBAL).i64_const(0).get(GLOBAL).op(Op.I32_WRAP_I64)
+            c.op(Op.SELECT).op(Op.I64_OR)
+        c.i64_const(-1).get(flag).op(Op.SELECT)
         c.mem(Op.I64_STORE, offset)
     c.get(SATP)
     linear()

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
+from engine.backend.wasm.codegen import FETCH_GLOBAL
 from engine.ram_access import RamLike, packer, unpacker
 from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import (
@@ -69,17 +70,19 @@ class LinearTlb:
         index = (vaddr >> 12) & (self.entries - 1)
         for mmu_idx in range(4):
             entry = self.base + (mmu_idx * self.entries + index) * 32
-            _ENTRY.pack_into(self.view, entry, M64, M64, 0)
+            _ENTRY.pack_into(self.view, entry, M64, M64, 0, M64)
 
     def fill(self, mmu_idx: int, vaddr: int, ram_offset: int, prot: int) -> None:
         page = vaddr & ~0xFFF & M64
         entry = self.base + (mmu_idx * self.entries + ((vaddr >> 12) & (self.entries - 1))) * 32
         addend = (self.ram_linear + ram_offset - page) & M64
+        fetch = page | FETCH_GLOBAL if prot & PTE_G else page
         _ENTRY.pack_into(self.view, entry, page if prot & PTE_R else M64,
-                         page if prot & PTE_W else M64, addend)  # fmt: skip
+                         page if prot & PTE_W else M64, addend,
+                         fetch if prot & PTE_X else M64)  # fmt: skip
 
 
-_ENTRY = struct.Struct("<QQQ")
+_ENTRY = struct.Struct("<QQQQ")  # read tag, write tag, addend, fetch tag
 
 
 class SoftMmu:
@@ -198,13 +201,16 @@ class SoftMmu:
             return self._u16(self.ram, e[0] + (vaddr & 0xFFF))[0]
         return self.phys_read(self.translate(vaddr, ACCESS_EXEC, mmu_idx), 2, ACCESS_EXEC)
 
-    def fetch_global_page(self, vaddr: int, mmu_idx: int) -> int | None:
-        """The physical page a fetch from vaddr reaches through a cached translation of
-        a global page; None if that translation is not cached or not global."""
+    def fetch_mapping(self, vaddr: int, mmu_idx: int) -> tuple[int, bool]:
+        """The physical address of an instruction fetch, and whether its mapping is global
+        (raises the fetch fault)."""
         e = self.tlb[mmu_idx].get(vaddr >> 12)
-        if e is None or not e[1] & PTE_G:
-            return None
-        return (self.ram_base + e[0]) >> 12
+        if e is None or not e[1] & PTE_X:
+            self.translate(vaddr, ACCESS_EXEC, mmu_idx)
+            e = self.tlb[mmu_idx].get(vaddr >> 12)
+            if e is None:  # not RAM: never cached, never global to the lookup
+                return self.translate(vaddr, ACCESS_EXEC, mmu_idx), False
+        return self.ram_base + e[0] + (vaddr & 0xFFF), bool(e[1] & PTE_G)
 
     def fetch_page(self, vaddr: int, mmu_idx: int) -> int:
         """The physical address of an instruction fetch (raises the fetch fault)."""

@@ -32,6 +32,9 @@ DISPATCH_BUDGET = 76
 # Bumped by the host whenever it drops compiled-block lookup entries: a TB looping on
 # itself stops when it changes, as its own entry may be among the dropped.
 LOOKUP_EPOCH = 77
+# How many first-level lookup entries generated code has filled and logged since the
+# host last read the log (engine/backend/wasm/physical.py).
+LOOKUP_LOG = 78
 CSR_BASE = 80
 CSR_NAMES = (
     "mstatus medeleg mideleg mie mtvec mcounteren menvcfg mscratch mepc mcause mtval mip "

@@ -153,22 +153,25 @@ class SystemCpu:
             return False
         ppage, mmu_idx = where
         try:
-            self.mmu.fetch_page(vpage << 12, mmu_idx)  # walk the new tables
-        except GuestException:
+            return self.mmu.fetch_mapping(vpage << 12, mmu_idx) == (ppage << 12, True)
+        except GuestException:  # walk the new tables
             return False
-        return self.mmu.fetch_global_page(vpage << 12, mmu_idx) == ppage
 
     def _fill_lookup(self, tb: TB) -> None:
-        """Give the dispatcher tb's entry, under the context it must match: code on a
-        global page runs the same in every address space (its page is noted for
-        flush_tlb), any other only in the current one."""
+        """Give the dispatcher tb's entries. The first level's is under the context it
+        must match: code on a global page runs the same in every address space (its
+        page is noted for flush_tlb), any other only in the current one. The second
+        level's is under the physical address, for every address space to find."""
         vpc = tb.pc
-        ppage = self.mmu.fetch_global_page(vpc, self.fetch_mmu)
-        if ppage is None:
+        # A translation made tb just now, which flushes the TLB (mark_code_page):
+        # walk again rather than file the entry under the wrong context.
+        paddr, is_global = self.mmu.fetch_mapping(vpc, self.fetch_mmu)
+        self.jit.set_physical(vpc, paddr, tb.slot, self.flags)
+        if not is_global:
             self.jit.set_lookup(vpc, tb.slot, self.state[st.TB_FLAGS])
             return
         self.jit.set_lookup(vpc, tb.slot, self.flags | LOOKUP_GLOBAL)
-        where = (ppage, self.fetch_mmu)
+        where = (paddr >> 12, self.fetch_mmu)
         if self.global_code.setdefault(vpc >> 12, where) != where:
             self.global_code[vpc >> 12] = None  # reached two ways: never vouched for
 
@@ -210,6 +213,7 @@ class SystemCpu:
             self.mmu.unmark_code_page(page)
         if self.jit is not None:
             self._empty_lookup()
+            self.jit.clear_physical()
 
     def invalidate_code_page(self, page: int) -> None:
         """A store is about to change physical page `page`: drop the TBs made from it."""
@@ -217,10 +221,11 @@ class SystemCpu:
             tb = self.tbs.pop(key, None)
             if tb is None:
                 continue
-            _paddr, vpc, flags = key
+            paddr, vpc, flags = key
             self.fast.pop((vpc << 6) | flags, None)
             if tb.slot is not None:
                 self.jit.forget_lookup(vpc, tb.slot, flags)
+                self.jit.forget_physical(vpc, paddr, tb.slot, flags)
             tb.block = None
         self.mmu.unmark_code_page(page)
 
