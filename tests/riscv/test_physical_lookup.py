@@ -216,13 +216,13 @@ def test_a_page_fence_drops_entries_filled_in_wasm(tmp_path: Path, mode: str) ->
     assert x["s5"] == 3, "code reached through the remapped page must be the new code"
 
 
-def test_the_second_level_slot_index_keeps_every_flag_bit() -> None:
-    """So the lookup need not compare flags: same address, same slot, same flags."""
+def test_the_second_level_set_index_keeps_every_flag_bit() -> None:
+    """So the lookup need not compare flags: same address, same set, same flags."""
     from engine.backend.wasm.lookup import LOOKUP_GLOBAL
-    from engine.backend.wasm.physical import physical_slot
+    from engine.backend.wasm.physical import physical_set
 
     offset = 0x12344
-    assert len({physical_slot(offset, flags) for flags in range(LOOKUP_GLOBAL)}) == LOOKUP_GLOBAL
+    assert len({physical_set(offset, flags) for flags in range(LOOKUP_GLOBAL)}) == LOOKUP_GLOBAL
 
 
 # Global code at VA 0x40000000 (0x80010000), run in ASID 1; a fence of that page
@@ -261,3 +261,53 @@ def test_global_code_found_in_wasm_is_filed_for_every_address_space(
     assert cpu.stats.exit_causes["lookup miss: compiled"] == 0
     contexts = lookup_contexts(cpu, 0x40000000)
     assert contexts and all(context & LOOKUP_GLOBAL for context in contexts)
+
+
+# Two page tables map VA 0x40000000 to code 256 KiB apart (0x80010000 returns 1,
+# 0x80050000 returns 3): one set of the second level. They are entered in turn,
+# each time under a new ASID, so every call misses the first level.
+TWO_PROGRAMS_ONE_SET_PROGRAM = (
+    MTRAP_VECTOR
+    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
+    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80050, CODE_PAGE)
+    + poke(0x80010000, RETURN_1)
+    + poke(0x80050000, RETURN_3)
+    + """
+    fence.i
+    li t3, (8 << 60) | (1 << 44) | 0x80002
+    csrw satp, t3
+"""
+    + ENTER_S_MODE
+    + """
+smode:
+    li s3, 0x40000000
+    li s9, 1
+again:
+    li t3, (8 << 60) | 0x80002
+    andi t4, s9, 1
+    xori t4, t4, 1
+    add t3, t3, t4          # even ASIDs use the second table
+    slli t4, s9, 44
+    or t3, t3, t4
+    csrw satp, t3
+    jalr s3
+    add s4, s4, a0
+    addi s9, s9, 1
+    li t0, 13
+    bne s9, t0, again
+    ecall
+"""
+    + MTRAP
+)
+
+
+@pytest.mark.parametrize("mode", ["wasm64", "wasm32"])
+def test_two_blocks_in_one_set_are_both_found(tmp_path: Path, mode: str) -> None:
+    from engine.backend.wasm.physical import physical_set
+
+    assert physical_set(0x10000, 5) == physical_set(0x50000, 5)
+    cpu, _ram = run(build(tmp_path, TWO_PROGRAMS_ONE_SET_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s8"] == Cause.ECALL_S
+    assert x["s4"] == 6 * 1 + 6 * 3
+    assert cpu.stats.exit_causes["lookup miss: compiled"] < 3

@@ -362,7 +362,7 @@ mtrap:
 # Two address spaces share a global identity gigapage at 0x80000000 (this program)
 # and map the page at VA 0x40000000 to different code: 0x80010000 (returns 1) under
 # ASID 1, 0x80090000 (returns 2) under ASID 2. The two are 512 KiB apart, so they
-# share a slot of the second-level lookup (engine/backend/wasm/physical.py), where
+# share a set of the second-level lookup (engine/backend/wasm/physical.py), where
 # only their physical addresses tell them apart.
 ASID_PROGRAM = (
     MTRAP_VECTOR
@@ -401,9 +401,9 @@ again:                      # switch back and forth without sfence.vma, as Linux
 def test_address_spaces_are_told_apart_by_asid(tmp_path: Path, mode: str) -> None:
     """The same virtual pc runs each address space's own code after a satp switch, with
     no sfence.vma in between (the dispatcher's entries are tagged with their ASID)."""
-    from engine.backend.wasm.physical import physical_slot
+    from engine.backend.wasm.physical import physical_set
 
-    assert physical_slot(0x10000, 0) == physical_slot(0x90000, 0), "the codes share a slot"
+    assert physical_set(0x10000, 0) == physical_set(0x90000, 0), "the codes share a set"
     cpu, _ram = run(build(tmp_path, ASID_PROGRAM), mode)
     x = registers(cpu)
     assert x["s8"] == Cause.ECALL_S

@@ -48,8 +48,9 @@ from engine.backend.wasm.physical import (
     PHYS_BYTES,
     PHYS_ENTRIES,
     PHYS_ENTRY_BYTES,
+    PHYS_SET_BYTES,
     add_find_physical,
-    physical_slot,
+    physical_set,
 )
 from engine.backend.wasm.walker import add_refill
 from engine.host.base import WasmHost
@@ -225,31 +226,39 @@ class WasmJit:
         _U64.pack_into(view, self._log_at, 0)
 
     # -- the second level, by physical address (physical.py) --------------------------------
-    def _physical_entry(self, paddr: int, flags: int) -> tuple[int, int] | None:
-        """Where the entry for code at physical address paddr under `flags` goes, and
-        paddr's offset in RAM; None for code outside RAM, which the TLB never maps."""
+    def _physical_set(self, paddr: int, flags: int) -> tuple[int, int] | None:
+        """Where the set for code at physical address paddr under `flags` is, and paddr's
+        offset in RAM; None for code outside RAM, which the TLB never maps."""
         sm = self.layout.softmmu
         offset = paddr - sm.ram_base
         if not 0 <= offset < sm.ram_size:
             return None
-        return self.phys_base + physical_slot(offset, flags) * PHYS_ENTRY_BYTES, offset
+        return self.phys_base + physical_set(offset, flags) * PHYS_SET_BYTES, offset
 
     def set_physical(self, pc: int, paddr: int, table_index: int, flags: int) -> None:
         """Let generated code find the TB at table slot `table_index`, made from the code
         at physical address paddr for virtual pc under `flags`, in any address space."""
-        where = self._physical_entry(paddr, flags)
-        if where is not None:
-            _PHYS_ENTRY.pack_into(self.view, where[0], pc, where[1], table_index)
-
-    def forget_physical(self, pc: int, paddr: int, table_index: int, flags: int) -> None:
-        """Drop the second-level entry of (pc, paddr, flags) if it still leads to `table_index`."""
-        where = self._physical_entry(paddr, flags)
+        where = self._physical_set(paddr, flags)
         if where is None:
             return
         addr, offset = where
-        if _PHYS_ENTRY.unpack_from(self.view, addr) == (pc, offset, table_index):
-            _PHYS_ENTRY.pack_into(self.view, addr, INVALID_PC, 0, 0)
-            self._entries_dropped()
+        view = self.view
+        if _PHYS_ENTRY.unpack_from(view, addr)[:2] != (pc, offset):
+            view[addr + PHYS_ENTRY_BYTES : addr + PHYS_SET_BYTES] = view[
+                addr : addr + PHYS_ENTRY_BYTES
+            ]
+        _PHYS_ENTRY.pack_into(view, addr, pc, offset, table_index)
+
+    def forget_physical(self, pc: int, paddr: int, table_index: int, flags: int) -> None:
+        """Drop the second-level entry of (pc, paddr, flags) if it still leads to `table_index`."""
+        where = self._physical_set(paddr, flags)
+        if where is None:
+            return
+        addr, offset = where
+        for entry in range(addr, addr + PHYS_SET_BYTES, PHYS_ENTRY_BYTES):
+            if _PHYS_ENTRY.unpack_from(self.view, entry) == (pc, offset, table_index):
+                _PHYS_ENTRY.pack_into(self.view, entry, INVALID_PC, 0, 0)
+                self._entries_dropped()
 
     def clear_physical(self) -> None:
         """Drop every second-level entry (every TB is being discarded)."""

@@ -16,8 +16,10 @@ code is (the page is written, or every TB is discarded).
 A physical address is kept as its offset in guest RAM: the TLB addend plus
 pc, less where RAM lies in linear memory.
 
-An entry is 16 bytes: pc (i64), RAM offset (i32) and the TB's funcref table
-slot (i32).
+The table is two-way set-associative: hot blocks whose addresses fall in one
+set would otherwise keep evicting each other, each time costing a return to
+the host. An entry is 16 bytes: pc (i64), RAM offset (i32) and the TB's
+funcref table slot (i32); the host puts the block it files last in way 0.
 
 A hit also fills the first level's entry, so the next lookup of that pc stops
 there: for the current address space, or for every one when the fetch TLB
@@ -39,12 +41,15 @@ from engine.backend.wasm.lookup import (
     emit_entry_offset,
 )
 
-PHYS_ENTRIES = 1 << 18  # a boot meets about 60,000 blocks: fewer slots collide often
+PHYS_ENTRIES = 1 << 18  # a boot meets about 60,000 blocks: fewer entries collide often
 PHYS_ENTRY_BYTES = 16
+PHYS_WAYS = 2
+PHYS_SETS = PHYS_ENTRIES // PHYS_WAYS
+PHYS_SET_BYTES = PHYS_ENTRY_BYTES * PHYS_WAYS
 PHYS_BYTES = PHYS_ENTRIES * PHYS_ENTRY_BYTES
-# All 7 bits of the flags take part in the slot index, so an entry with the RAM
-# offset looked for, found at the slot the flags chose, was made under those flags.
-PHYS_FLAGS_SHIFT = 11
+# All 7 bits of the flags take part in the set index, so an entry with the RAM
+# offset looked for, found in the set the flags chose, was made under those flags.
+PHYS_FLAGS_SHIFT = 10
 PHYS_OFFSET, PHYS_SLOT = 8, 12  # byte offsets in an entry
 CODE_TAG = 24  # the TLB entry's tag for instruction fetches (codegen.SoftmmuLayout)
 FLAGS_MASK = LOOKUP_GLOBAL - 1  # a context word's TB flags
@@ -58,9 +63,9 @@ LOG_BYTES = LOG_ENTRIES * 4
 PC, CONTEXT, TLB_ENTRY, RAM_OFFSET, ENTRY, SLOT, LOGGED, OFFSET = range(8)
 
 
-def physical_slot(ram_offset: int, flags: int) -> int:
-    """The direct-mapped slot of the code at `ram_offset` in guest RAM under `flags`."""
-    return ((ram_offset >> 1) ^ (flags << PHYS_FLAGS_SHIFT)) & (PHYS_ENTRIES - 1)
+def physical_set(ram_offset: int, flags: int) -> int:
+    """The set of the code at `ram_offset` in guest RAM under `flags`."""
+    return ((ram_offset >> 1) ^ (flags << PHYS_FLAGS_SHIFT)) & (PHYS_SETS - 1)
 
 
 def add_find_physical(m: Module, layout: Layout, refill: int) -> int:
@@ -87,16 +92,23 @@ def add_find_physical(m: Module, layout: Layout, refill: int) -> int:
     c.op(Op.END)
     c.get(TLB_ENTRY).mem(Op.I64_LOAD, 16).get(PC).op(Op.I64_ADD)
     c.i64_const(layout.ram_address()).op(Op.I64_SUB).set(RAM_OFFSET)
-    # entry = phys_lookup_base + physical_slot(ram_offset, flags) * 16
+    # set = phys_lookup_base + physical_set(ram_offset, flags) * 32
     c.get(RAM_OFFSET).i64_const(1).op(Op.I64_SHR_U)
     c.get(CONTEXT).i32_const(FLAGS_MASK).op(Op.I32_AND).op(Op.I64_EXTEND_I32_U)
     c.i64_const(PHYS_FLAGS_SHIFT).op(Op.I64_SHL).op(Op.I64_XOR)
-    c.i64_const(PHYS_ENTRIES - 1).op(Op.I64_AND).i64_const(4).op(Op.I64_SHL)
+    c.i64_const(PHYS_SETS - 1).op(Op.I64_AND).i64_const(5).op(Op.I64_SHL)
     a.to_address(sm.phys_lookup_base)
-    c.tee(ENTRY).mem(Op.I64_LOAD).get(PC).op(Op.I64_EQ)
-    c.get(ENTRY).mem(Op.I64_LOAD32_U, PHYS_OFFSET).get(RAM_OFFSET).op(Op.I64_EQ).op(Op.I32_AND)
-    c.op(Op.I32_EQZ).block(Op.IF).i32_const(NOT_FOUND).op(Op.RETURN).op(Op.END)
-    c.get(ENTRY).mem(Op.I32_LOAD, PHYS_SLOT).set(SLOT)
+    c.set(ENTRY)
+    c.block()  # $found: SLOT holds the block's table slot
+    for way in range(PHYS_WAYS):
+        at = way * PHYS_ENTRY_BYTES
+        c.get(ENTRY).mem(Op.I64_LOAD, at).get(PC).op(Op.I64_EQ)
+        c.get(ENTRY).mem(Op.I64_LOAD32_U, at + PHYS_OFFSET).get(RAM_OFFSET).op(Op.I64_EQ)
+        c.op(Op.I32_AND).block(Op.IF)
+        c.get(ENTRY).mem(Op.I32_LOAD, at + PHYS_SLOT).set(SLOT).br(Op.BR, 1)
+        c.op(Op.END)
+    c.i32_const(NOT_FOUND).op(Op.RETURN)
+    c.op(Op.END)
     _fill_first_level(c, a, layout)
     c.get(SLOT).op(Op.END)
     ty = m.type((ValType.I64, ValType.I32), (ValType.I32,))
