@@ -14,19 +14,16 @@ import pytest
 from engine.target.riscv.exceptions import Cause
 from tests.riscv.test_system_mode import (
     CODE_PAGE,
-    ENTER_S_MODE,
     GLOBAL_CODE_PAGE,
-    MTRAP,
-    MTRAP_VECTOR,
     RETURN_1,
     RETURN_3,
-    address_space,
     build,
     lookup_contexts,
     poke,
     pte,
     registers,
     run,
+    s_mode_program,
 )
 
 WASM_MODES = ["wasm64", "wasm32", "wasm64-apart", "wasm32-moved"]
@@ -36,19 +33,10 @@ READ_ONLY_PAGE_NOT_ACCESSED = 0x03
 
 # One page table, entered under ASIDs 1 to 10 in turn: each is a new address
 # space to the lookup's first level, and the same code at VA 0x40000000 in each.
-TEN_PROCESSES_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+TEN_PROCESSES_PROGRAM = s_mode_program(
+    [(0x80010, CODE_PAGE)],
+    {0x80010000: RETURN_1},
+    """
     li s9, 1
 again:
     li t3, (8 << 60) | 0x80002
@@ -61,8 +49,7 @@ again:
     li t0, 11
     bne s9, t0, again
     ecall
-"""
-    + MTRAP
+""",
 )
 
 
@@ -82,20 +69,10 @@ def not_executable_program(flags: int, touch: str) -> str:
     """ASID 1 runs the code at 0x80010000 through VA 0x40000000; ASID 2 maps the same
     physical page at that VA with `flags`, not executable, runs `touch` and jumps
     there: an instruction page fault, whatever the lookup knows about that code."""
-    return (
-        MTRAP_VECTOR
-        + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-        + address_space(0x80003000, 0x80005000, 0x80007000, 0x80010, flags)
-        + poke(0x80010000, RETURN_1)
-        + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-        + ENTER_S_MODE
-        + f"""
-smode:
-    li s3, 0x40000000
+    return s_mode_program(
+        [(0x80010, CODE_PAGE), (0x80010, flags)],
+        {0x80010000: RETURN_1},
+        f"""
     jalr s3
     jalr s3
     mv s4, a0
@@ -106,8 +83,7 @@ smode:
     jalr s3
     mv s5, a0
     ecall
-"""
-        + MTRAP
+""",
     )
 
 
@@ -130,21 +106,10 @@ def test_code_is_not_run_through_a_mapping_without_execute(
 # ASIDs 1 and 2 map VA 0x40000000 to the code at 0x80010000 (returns 1), ASID 3 to
 # other code (returns 3). ASID 2 finds ASID 1's block in Wasm, which files it
 # under ASID 2 alone: ASID 3 must not find it.
-THREE_PROCESSES_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80012, CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + poke(0x80012000, RETURN_3)
-    + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+THREE_PROCESSES_PROGRAM = s_mode_program(
+    [(0x80010, CODE_PAGE), (0x80012, CODE_PAGE)],
+    {0x80010000: RETURN_1, 0x80012000: RETURN_3},
+    """
     jalr s3
     mv s4, a0
     li t3, (8 << 60) | (2 << 44) | 0x80002
@@ -156,8 +121,7 @@ smode:
     jalr s3
     mv s6, a0
     ecall
-"""
-    + MTRAP
+""",
 )
 
 
@@ -173,21 +137,10 @@ def test_an_entry_filled_in_wasm_serves_its_own_address_space(tmp_path: Path, mo
 # fence, and ASID 2 finds it in Wasm again: now no entry the host filled itself
 # shares that slot. Then ASID 2's mapping moves to other code and only that page
 # is fenced.
-PAGE_FENCE_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80010, CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + poke(0x80012000, RETURN_3)
-    + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+PAGE_FENCE_PROGRAM = s_mode_program(
+    [(0x80010, CODE_PAGE), (0x80010, CODE_PAGE)],
+    {0x80010000: RETURN_1, 0x80012000: RETURN_3},
+    """
     jalr s3
     li t3, (8 << 60) | (2 << 44) | 0x80003
     csrw satp, t3
@@ -202,8 +155,7 @@ smode:
     jalr s3
     mv s5, a0
     ecall
-"""
-    + MTRAP
+""",
 )
 
 
@@ -227,26 +179,16 @@ def test_the_second_level_set_index_keeps_every_flag_bit() -> None:
 
 # Global code at VA 0x40000000 (0x80010000), run in ASID 1; a fence of that page
 # drops the host's entry, and the next run finds the block in Wasm.
-GLOBAL_PAGE_FENCE_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, GLOBAL_CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+GLOBAL_PAGE_FENCE_PROGRAM = s_mode_program(
+    [(0x80010, GLOBAL_CODE_PAGE)],
+    {0x80010000: RETURN_1},
+    """
     jalr s3
     sfence.vma s3
     jalr s3
     mv s4, a0
     ecall
-"""
-    + MTRAP
+""",
 )
 
 
@@ -266,21 +208,10 @@ def test_global_code_found_in_wasm_is_filed_for_every_address_space(
 # Two page tables map VA 0x40000000 to code 256 KiB apart (0x80010000 returns 1,
 # 0x80050000 returns 3): one set of the second level. They are entered in turn,
 # each time under a new ASID, so every call misses the first level.
-TWO_PROGRAMS_ONE_SET_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80050, CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + poke(0x80050000, RETURN_3)
-    + """
-    fence.i
-    li t3, (8 << 60) | (1 << 44) | 0x80002
-    csrw satp, t3
-"""
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+TWO_PROGRAMS_ONE_SET_PROGRAM = s_mode_program(
+    [(0x80010, CODE_PAGE), (0x80050, CODE_PAGE)],
+    {0x80010000: RETURN_1, 0x80050000: RETURN_3},
+    """
     li s9, 1
 again:
     li t3, (8 << 60) | 0x80002
@@ -296,8 +227,7 @@ again:
     li t0, 13
     bne s9, t0, again
     ecall
-"""
-    + MTRAP
+""",
 )
 
 

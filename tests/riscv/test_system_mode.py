@@ -359,26 +359,42 @@ mtrap:
     ecall
 """
 
-# Two address spaces share a global identity gigapage at 0x80000000 (this program)
-# and map the page at VA 0x40000000 to different code: 0x80010000 (returns 1) under
-# ASID 1, 0x80090000 (returns 2) under ASID 2. The two are 512 KiB apart, so they
-# share a set of the second-level lookup (engine/backend/wasm/physical.py), where
-# only their physical addresses tell them apart.
-ASID_PROGRAM = (
-    MTRAP_VECTOR
-    + address_space(0x80002000, 0x80004000, 0x80006000, 0x80010, CODE_PAGE)
-    + address_space(0x80003000, 0x80005000, 0x80007000, 0x80090, CODE_PAGE)
-    + poke(0x80010000, RETURN_1)
-    + poke(0x80090000, RETURN_2)
-    + """
+
+def s_mode_program(spaces: list[tuple[int, int]], code: dict[int, int], body: str) -> str:
+    """A program that builds Sv39 address spaces, one per (physical page number, PTE
+    flags) in `spaces` (at most two: roots 0x80002000 and 0x80003000), each mapping
+    the global identity gigapage at 0x80000000 (the program) and VA 0x40000000 to
+    that page; stores each doubleword of `code` at its physical address; and runs
+    `body` in S-mode under the first space as ASID 1, with s3 = 0x40000000."""
+    tables = ""
+    for k, (ppn, flags) in enumerate(spaces):
+        root, l1, l0 = (0x80002000 + k * 0x1000, 0x80004000 + k * 0x1000, 0x80006000 + k * 0x1000)
+        tables += address_space(root, l1, l0, ppn, flags)
+    return (
+        MTRAP_VECTOR
+        + tables
+        + "".join(poke(address, value) for address, value in code.items())
+        + """
     fence.i
     li t3, (8 << 60) | (1 << 44) | 0x80002
     csrw satp, t3
 """
-    + ENTER_S_MODE
-    + """
-smode:
-    li s3, 0x40000000
+        + ENTER_S_MODE
+        + "smode:\n    li s3, 0x40000000\n"
+        + body
+        + MTRAP
+    )
+
+
+# Two address spaces map the page at VA 0x40000000 to different code: 0x80010000
+# (returns 1) under ASID 1, 0x80090000 (returns 2) under ASID 2. The two are
+# 512 KiB apart, so they share a set of the second-level lookup
+# (engine/backend/wasm/physical.py), where only their physical addresses tell
+# them apart.
+ASID_PROGRAM = s_mode_program(
+    [(0x80010, CODE_PAGE), (0x80090, CODE_PAGE)],
+    {0x80010000: RETURN_1, 0x80090000: RETURN_2},
+    """
     li s9, 3
 again:                      # switch back and forth without sfence.vma, as Linux does with ASIDs
     jalr s3
@@ -393,8 +409,7 @@ again:                      # switch back and forth without sfence.vma, as Linux
     bnez s9, again
     csrr s7, satp
     ecall
-"""
-    + MTRAP
+""",
 )
 
 
