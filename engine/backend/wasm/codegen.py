@@ -38,7 +38,8 @@ from engine.ir.core import (
 )
 
 LOAD_FAULT, STORE_FAULT = 5, 7  # access-fault causes, as the interpreter's accessors raise
-FETCH_GLOBAL = 1  # in a TLB entry's fetch tag: the mapping is global (SoftmmuLayout)
+FETCH_TAG = 24  # where a TLB entry's fetch tag is (SoftmmuLayout)
+FETCH_GLOBAL = 1  # in a TLB entry's fetch tag: the mapping is global
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,6 @@ class WasmJit:
         self._log_at = layout.slot_offset(sm.log_slot) if sm is not None else -1
         self.env = env
         self.view = host.memory_view(memory)
-        if self._log_at >= 0:
-            _U64.pack_into(self.view, self._log_at, 0)
         if layout.base != host.memory_address(memory):
             raise ValueError("the layout's base is not where the host put the memory's view")
         self._epoch_at = layout.slot_offset(layout.epoch_slot)
@@ -113,7 +111,8 @@ class WasmJit:
         self._filled_by_asid: dict[int, set[int]] = {}
         self._local_pages: set[int] = set()  # pages with entries of one address space
         self._invalidate_all()
-        if layout.softmmu is not None:
+        if sm is not None:
+            _U64.pack_into(self.view, self._log_at, 0)
             self.clear_physical()
         self._run = self._make_dispatcher()
 

@@ -32,7 +32,7 @@ next reads it.
 
 from __future__ import annotations
 
-from engine.backend.wasm.codegen import FETCH_GLOBAL, Addressing, Layout
+from engine.backend.wasm.codegen import FETCH_GLOBAL, FETCH_TAG, Addressing, Layout
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
 from engine.backend.wasm.lookup import (
     ENTRY_CONTEXT,
@@ -40,6 +40,7 @@ from engine.backend.wasm.lookup import (
     LOOKUP_GLOBAL,
     emit_entry_offset,
 )
+from engine.backend.wasm.walker import ACCESS_EXEC
 
 PHYS_ENTRIES = 1 << 18  # a boot meets about 60,000 blocks: fewer entries collide often
 PHYS_ENTRY_BYTES = 16
@@ -51,10 +52,8 @@ PHYS_BYTES = PHYS_ENTRIES * PHYS_ENTRY_BYTES
 # offset looked for, found in the set the flags chose, was made under those flags.
 PHYS_FLAGS_SHIFT = 10
 PHYS_OFFSET, PHYS_SLOT = 8, 12  # byte offsets in an entry
-CODE_TAG = 24  # the TLB entry's tag for instruction fetches (codegen.SoftmmuLayout)
 FLAGS_MASK = LOOKUP_GLOBAL - 1  # a context word's TB flags
 PRIV_MASK = 3  # the flags' privilege, which is the fetch MMU index
-ACCESS_EXEC = 2
 NOT_FOUND = -1
 LOG_ENTRIES = 1 << 14  # first-level fills the log holds (i32 byte offsets)
 LOG_BYTES = LOG_ENTRIES * 4
@@ -83,7 +82,7 @@ def add_find_physical(m: Module, layout: Layout, refill: int) -> int:
     c.get(PC).i64_const(12).op(Op.I64_SHR_U).i64_const(sm.entries - 1).op(Op.I64_AND)
     c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL)
     a.to_address(sm.tlb_base)
-    c.tee(TLB_ENTRY).mem(Op.I64_LOAD, CODE_TAG).i64_const(~FETCH_GLOBAL).op(Op.I64_AND)
+    c.tee(TLB_ENTRY).mem(Op.I64_LOAD, FETCH_TAG).i64_const(~FETCH_GLOBAL).op(Op.I64_AND)
     c.get(PC).i64_const(~0xFFF).op(Op.I64_AND).op(Op.I64_NE)
     c.block(Op.IF)  # not cached for fetches: walk, or leave faults and devices to the host
     c.get(PC).i32_const(ACCESS_EXEC)
@@ -134,7 +133,7 @@ def _fill_first_level(c: Code, a: Addressing, layout: Layout) -> None:
     c.get(ENTRY)
     c.get(CONTEXT).i32_const(FLAGS_MASK).op(Op.I32_AND).i32_const(LOOKUP_GLOBAL).op(Op.I32_OR)
     c.get(CONTEXT)
-    c.get(TLB_ENTRY).mem(Op.I64_LOAD, CODE_TAG).i64_const(FETCH_GLOBAL).op(Op.I64_AND)
+    c.get(TLB_ENTRY).mem(Op.I64_LOAD, FETCH_TAG).i64_const(FETCH_GLOBAL).op(Op.I64_AND)
     c.op(Op.I32_WRAP_I64).op(Op.SELECT)
     c.mem(Op.I32_STORE, ENTRY_CONTEXT)
     c.get(LOGGED).i64_const(2).op(Op.I64_SHL)

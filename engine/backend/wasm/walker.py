@@ -12,7 +12,7 @@ have one implementation.
 
 from __future__ import annotations
 
-from engine.backend.wasm.codegen import FETCH_GLOBAL, Addressing, Layout
+from engine.backend.wasm.codegen import FETCH_GLOBAL, FETCH_TAG, Addressing, Layout
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = 1, 2, 4, 8, 16, 32, 64, 128
@@ -24,7 +24,7 @@ MMU_U, MMU_S, MMU_M = 0, 1, 3
 # Local variable indices: the three parameters, then scratch.
 VA, ACCESS, MMU = 0, 1, 2
 SATP, LEVEL, TABLE, PTE, PA, READABLE, WRITABLE, SHIFT, PAGE_INDEX = range(3, 12)
-EXECUTABLE, GLOBAL = 12, 13
+EXECUTABLE, GLOBAL = range(12, 14)
 LOCALS = [ValType.I64, ValType.I32, ValType.I64, ValType.I64, ValType.I64, ValType.I32,
           ValType.I32, ValType.I64, ValType.I64, ValType.I32, ValType.I64]  # fmt: skip
 
@@ -169,11 +169,11 @@ def add_refill(m: Module, layout: Layout) -> int:
     c.op(Op.I64_ADD).i64_const(5).op(Op.I64_SHL)
     c.i64_const(a.baked(sm.tlb_base)).op(Op.I64_ADD)
     c.set(SATP)  # reused: the entry's linear address
-    for offset, flag in ((0, READABLE), (8, WRITABLE), (24, EXECUTABLE)):
+    for offset, flag in ((0, READABLE), (8, WRITABLE), (FETCH_TAG, EXECUTABLE)):
         c.get(SATP)
         linear()
         c.get(VA).i64_const(~0xFFF).op(Op.I64_AND)
-        if offset == 24:  # the fetch tag also says whether the mapping is global
+        if offset == FETCH_TAG:  # it also says whether the mapping is global
             c.i64_const(FETCH_GLOBAL).i64_const(0).get(GLOBAL).op(Op.I32_WRAP_I64)
             c.op(Op.SELECT).op(Op.I64_OR)
         c.i64_const(-1).get(flag).op(Op.SELECT)

@@ -206,10 +206,10 @@ class SoftMmu:
         (raises the fetch fault)."""
         e = self.tlb[mmu_idx].get(vaddr >> 12)
         if e is None or not e[1] & PTE_X:
-            self.translate(vaddr, ACCESS_EXEC, mmu_idx)
+            paddr = self.translate(vaddr, ACCESS_EXEC, mmu_idx)
             e = self.tlb[mmu_idx].get(vaddr >> 12)
             if e is None:  # not RAM: never cached, never global to the lookup
-                return self.translate(vaddr, ACCESS_EXEC, mmu_idx), False
+                return paddr, False
         return self.ram_base + e[0] + (vaddr & 0xFFF), bool(e[1] & PTE_G)
 
     def fetch_page(self, vaddr: int, mmu_idx: int) -> int:
