@@ -146,9 +146,7 @@ def _row(label: str, seconds: float, stats: dict[str, Any]) -> dict[str, Any]:
         "instructions_translated": stats.get("insns_translated", 0),
         "exits_per_million": stats.get("exits", 0) / insns * 1e6,
         "translate_seconds": stats.get("translate_seconds", 0.0),
-        "compile_seconds": stats.get("compile_seconds", 0.0),  # on the hart's thread
-        # wasmtime compiling on its own thread meanwhile (--compile-thread), not in the above
-        "compile_thread_seconds": stats.get("compile_thread_seconds", 0.0),
+        "compile_seconds": stats.get("compile_seconds", 0.0),
         "wasm_seconds": stats.get("wasm_seconds", 0.0),
         "blocks_from_cache": stats.get("tcache_hits", 0),
         "modules_from_cache": stats.get("module_cache_hits", 0),  # wasmtime's compiled code
@@ -171,16 +169,16 @@ def report(result: dict[str, Any]) -> None:
         title += f" (best of {len(samples)} taken between the rows; worst {max(samples):.2f} s)"
     table = Table(title=title)
     for col in ("emulator", "seconds", "x qemu", "guest insns", "translated insns",
-                "exits per M insns", "translate s", "compile s", "compile thread s",
-                "in Wasm s", "kept modules"):  # fmt: skip
+                "exits per M insns", "translate s", "compile s", "in Wasm s",
+                "kept modules"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in result["rows"]:
         table.add_row(
             r["label"], f"{r['seconds_to_prompt']:.1f}", f"{r['ratio_to_qemu']:.1f}",
             f"{r['guest_instructions']:,}", f"{r['instructions_translated']:,}",
             f"{r['exits_per_million']:.0f}", f"{r['translate_seconds']:.1f}",
-            f"{r['compile_seconds']:.1f}", f"{r.get('compile_thread_seconds', 0.0):.1f}",
-            f"{r.get('wasm_seconds', 0.0):.1f}", f"{r.get('kept_modules', 0):,}",
+            f"{r['compile_seconds']:.1f}", f"{r.get('wasm_seconds', 0.0):.1f}",
+            f"{r.get('kept_modules', 0):,}",
         )  # fmt: skip
     console = Console(width=max(Console().width, 140))
     console.print(table)

@@ -233,9 +233,6 @@ options:
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
   --wasm MODE        auto (default), wasm64 or wasm32, as for wasmemu user
   --tb-threshold N   executions before a block is compiled (default 50)
-  --compile-thread on|off
-                     compile hot blocks on a second thread while the guest runs on
-                     (default on; Pyodide has one thread and ignores it)
   -h, --help         show this help
 
 On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
@@ -257,7 +254,6 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
     stats_file: str | None = None
     tcache: str | None = ""  # "": the default folder
     bundle: str | None = None
-    compile_thread = True
     i = 0
 
     def value() -> str:
@@ -298,11 +294,6 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
         elif opt == "--tcache":
             text = value()
             tcache = None if text == "off" else text
-        elif opt == "--compile-thread":
-            text = value()
-            if text not in ("on", "off"):
-                raise UsageError(f"--compile-thread takes on or off, not '{text}'")
-            compile_thread = text == "on"
         elif opt in ("-nographic",):
             pass
         elif opt == "-smp":
@@ -313,9 +304,7 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
         else:
             raise UsageError(f"unknown option '{opt}' (see wasmemu run --help)")
         i += 1
-    config.tier = TierConfig(
-        tier=tiers.tier, threshold=tiers.threshold, compile_thread=compile_thread
-    )
+    config.tier = TierConfig(tier=tiers.tier, threshold=tiers.threshold)
     config.wasm = resolve_wasm_mode(tiers.wasm)
     if tcache == "":
         from wasmemu_images.cache import cache_root
@@ -369,8 +358,6 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
             if host is not None and host.module_cache is not None:
                 counters["module_cache_hits"] = host.module_cache_hits
                 counters["module_cache_misses"] = host.module_cache_misses
-            if host is not None and host.compiles_in_background:
-                counters["compile_thread_seconds"] = host.compile_thread_seconds
             counters["instret"] = machine.state[INSTRET]
             counters["seconds"] = time.perf_counter() - start
             counters["wasm"] = None if host is None else config.wasm

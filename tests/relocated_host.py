@@ -23,10 +23,10 @@ from engine.host.wasmtime_host import WasmtimeHost
 class RelocatedWasmtimeHost(WasmtimeHost):
     moving_base = True
 
-    def __init__(self, memory64: bool, offset: int, compile_thread: bool = False) -> None:
+    def __init__(self, memory64: bool, offset: int) -> None:
         if offset & 0xFFFF:
             raise ValueError("Pyodide's regions are 64 KiB aligned; so is this one")
-        super().__init__(memory64, compile_thread=compile_thread)
+        super().__init__(memory64)
         self.offset = offset
         self._regions: list[tuple[wasmtime.Memory, int]] = []  # (memory, region pages)
 
@@ -58,9 +58,6 @@ class RelocatedWasmtimeHost(WasmtimeHost):
 @contextmanager
 def machines_placed_at(offset: int) -> Iterator[None]:
     """Machines created inside get a RelocatedWasmtimeHost with their region at `offset`."""
-
-    def create(memory64: bool, compile_thread: bool = False) -> RelocatedWasmtimeHost:
-        return RelocatedWasmtimeHost(memory64, offset, compile_thread)
-
-    with mock.patch("engine.host.choice.create_host", create):
+    with mock.patch("engine.host.choice.create_host",
+                    lambda memory64: RelocatedWasmtimeHost(memory64, offset)):  # fmt: skip
         yield

@@ -25,8 +25,6 @@ class WasmHost(Protocol):
     # Whether memory_address() may differ from run to run (a region of Pyodide's
     # heap): generated code kept across runs must then read it at run time.
     moving_base: bool
-    # Whether compile_later compiles on another thread while the caller runs on.
-    compiles_in_background: bool
 
     def create_memory(self, pages: int, memory64: bool) -> Any:
         """A fixed-size linear memory of `pages` 64 KiB pages (it never grows or moves)."""
@@ -59,13 +57,8 @@ class WasmHost(Protocol):
     ) -> Any:
         """A host function importable by generated code; i64 arguments arrive unsigned."""
 
-    def instantiate(self, wasm: bytes, imports: Sequence[Any], compiled: Any = None) -> Any:
-        """Compile and instantiate a module; `imports` in the module's import order.
-        `compiled`: what compile_later(wasm) returned, if it was called."""
-
-    def compile_later(self, wasm: bytes) -> Any:
-        """Start compiling a module in the background (only if compiles_in_background);
-        a future for instantiate, whose done() says whether it would wait."""
+    def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> Any:
+        """Compile and instantiate a module; `imports` in the module's import order."""
 
     def export(self, instance: Any, name: str) -> Callable[..., int]:
         """A callable for an exported function."""

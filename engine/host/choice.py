@@ -30,14 +30,13 @@ def resolve_wasm_mode(requested: str) -> str:
     return "wasm64"
 
 
-def create_host(memory64: bool, compile_thread: bool = False) -> Any:
+def create_host(memory64: bool) -> Any:
     """The WasmHost for this process; a JS host without the features wasm64 needs
-    refuses memory64 with a HostError. `compile_thread` asks for compilation on a
-    thread of its own where the host has threads (not under Pyodide)."""
+    refuses memory64 with a HostError."""
     if running_in_pyodide():
         from engine.host.js_host import JsHost
 
         return JsHost(memory64=memory64)
     from engine.host.wasmtime_host import WasmtimeHost
 
-    return WasmtimeHost(memory64=memory64, compile_thread=compile_thread)
+    return WasmtimeHost(memory64=memory64)

@@ -205,7 +205,6 @@ class JsHost:
     module_cache = None
     call_path = "pyodide"
     moving_base = True  # a memory is a region of the heap, wherever Python allocated it
-    compiles_in_background = False  # Pyodide runs Python on one thread
 
     def __init__(self, memory64: bool = False) -> None:
         from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
@@ -279,7 +278,7 @@ class JsHost:
             proxy, self._to_js(list(params)), results[0] if results else None
         )
 
-    def instantiate(self, wasm: bytes, imports: Sequence[Any], compiled: Any = None) -> JsInstance:
+    def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> JsInstance:
         given = [imp.js if isinstance(imp, JsMemory | JsRam) else imp for imp in imports]
         js = self._glue.instantiate(self._to_js(wasm), self._to_js(given))
         self.modules_instantiated += 1

@@ -34,9 +34,7 @@ import functools
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -166,16 +164,11 @@ class WasmtimeHost:
     ram_apart = False  # Python views any memory here; one memory of either width serves
     moving_base = False  # each memory is a machine's own, its view starting at address 0
 
-    def __init__(
-        self, memory64: bool = True, fast_calls: bool | None = None, compile_thread: bool = False
-    ) -> None:
+    def __init__(self, memory64: bool = True, fast_calls: bool | None = None) -> None:
         """A wasmtime engine and store.
 
         `fast_calls`: None uses the unchecked C API when it passed its
         self-check, False forces the public API, True requires the fast path.
-        `compile_thread`: compile modules given to compile_later on a thread of
-        their own (wasmtime releases the GIL while it compiles), so the caller
-        goes on running the guest meanwhile.
         """
         api: _RawApi | None = None
         forced_public = os.environ.get("WASMEMU_HOST_CALLS", "") == "public"
@@ -184,24 +177,18 @@ class WasmtimeHost:
             api, reason = _unchecked_api()
             if api is None and fast_calls:
                 raise RuntimeError(f"wasmtime's unchecked call API is unusable: {reason}")
-        self._setup(memory64, api, compile_thread)
+        self._setup(memory64, api)
         # Why the public path is in use, for bug reports; None on the fast path.
         self.call_path_reason = None if api is not None else reason
 
-    def _setup(self, memory64: bool, api: _RawApi | None, compile_thread: bool) -> None:
+    def _setup(self, memory64: bool, api: _RawApi | None) -> None:
         config = wasmtime.Config()
         config.wasm_memory64 = memory64
         config.wasm_tail_call = True
-        # A batch of 64 blocks compiles 1.4-1.7x faster on wasmtime's thread pool
-        # (two cores), and a lone function no slower. A compile thread of our own
-        # already keeps a second core busy: its pool would take cycles from the hart.
-        config.parallel_compilation = not compile_thread
+        # Generated code is compiled in many small batches; compile each on
+        # this thread rather than paying for a thread pool hand-off.
+        config.parallel_compilation = False
         self.engine = wasmtime.Engine(config)
-        # One worker: batches compile in the order they were made, one core's worth.
-        self._compiler = (
-            ThreadPoolExecutor(1, thread_name_prefix="wasmemu-compile") if compile_thread else None
-        )
-        self.compile_thread_seconds = 0.0  # time the compile thread spent compiling
         self.store = wasmtime.Store(self.engine)
         # One module per batch of TBs: lift the default cap of 10,000 instances.
         self.store.set_limits(instances=1_000_000, tables=1_000_000, memories=16)
@@ -289,34 +276,10 @@ class WasmtimeHost:
 
         return wasmtime.Func(self.store, ty, trampoline)
 
-    def instantiate(
-        self, wasm: bytes, imports: Sequence[Any], compiled: Future[Any] | None = None
-    ) -> wasmtime.Instance:
-        """`compiled`: what compile_later(wasm) returned, if it was called; this waits
-        for it (and raises what compiling raised)."""
-        module = compiled.result() if compiled is not None else self._compiled(wasm)
+    def instantiate(self, wasm: bytes, imports: Sequence[Any]) -> wasmtime.Instance:
+        module = self._compiled(wasm)
         self.modules_instantiated += 1
         return wasmtime.Instance(self.store, module, list(imports))
-
-    @property
-    def compiles_in_background(self) -> bool:
-        return self._compiler is not None
-
-    def compile_later(self, wasm: bytes) -> Future[Any]:
-        """Start compiling `wasm` on the compile thread; give the future to instantiate.
-
-        Only compilation (and the compiled-code cache's file work) runs there:
-        the store, and with it instantiation, stays on the caller's thread."""
-        if self._compiler is None:
-            raise RuntimeError("this host was made without a compile thread")
-        return self._compiler.submit(self._compiled_timed, wasm)
-
-    def _compiled_timed(self, wasm: bytes) -> wasmtime.Module:
-        start = time.perf_counter()
-        try:
-            return self._compiled(wasm)
-        finally:
-            self.compile_thread_seconds += time.perf_counter() - start
 
     def cache_modules(self, folder: Path | str) -> None:
         """Keep compiled machine code in `folder` and reuse it for identical modules.
@@ -526,7 +489,7 @@ class _CheckError(Exception):
 def _self_check(api: _RawApi) -> None:
     """Exercise the unchecked path on a throwaway store; raise if anything is off."""
     host = WasmtimeHost.__new__(WasmtimeHost)
-    host._setup(memory64=False, api=api, compile_thread=False)
+    host._setup(memory64=False, api=api)
     seen: list[tuple[int, int, int]] = []
 
     def mix(a: int, b: int, c: int) -> int:

@@ -111,7 +111,6 @@ def test_opensbi_boots_and_describes_the_board(image) -> None:
         (["-M", "sifive_u"], "unknown machine 'sifive_u'"),
         (["-smp", "4"], "one hart"),
         (["-kernel", "x"], "-bios FILE is needed"),
-        (["--compile-thread", "maybe"], "--compile-thread takes on or off, not 'maybe'"),
     ],
 )
 def test_bad_run_options(args: list[str], message: str) -> None:

@@ -84,10 +84,10 @@ def run(code: bytes, mode: str = "interp", max_steps: int = 10_000) -> tuple[Sys
     return cpu, ram
 
 
-def run_until_ecall(cpu: SystemCpu, max_steps: int = 10_000, start: int = RAM) -> None:
-    """Run from `start` (RAM's start), taking traps, until the program's ecall from M-mode."""
+def run_until_ecall(cpu: SystemCpu, max_steps: int = 10_000) -> None:
+    """Run from RAM's start, taking traps, until the program's ecall from M-mode."""
     state = cpu.state
-    state[st.PC] = start
+    state[st.PC] = RAM
     for _ in range(max_steps):
         cpu.run(1000)
         cause = state[st.EXC_CAUSE]

@@ -66,21 +66,6 @@ _PHYS_ENTRY = struct.Struct("<QII")  # pc, RAM offset, table slot
 _M64 = (1 << 64) - 1
 
 
-@dataclasses.dataclass(frozen=True)
-class PendingModule:
-    """A module whose table slots are reserved, maybe still compiling (begin_load)."""
-
-    wasm: bytes
-    helpers: tuple[Helper, ...]
-    first: int  # its first table slot
-    functions: int
-    compiled: Any = None  # the host's future while it compiles in the background
-
-    def ready(self) -> bool:
-        """Whether finish_load would run without waiting for the compile thread."""
-        return self.compiled is None or self.compiled.done()
-
-
 class WasmJit:
     def __init__(
         self,
@@ -427,37 +412,21 @@ class WasmJit:
     def load(self, wasm: bytes, helpers: Sequence[Helper], functions: int) -> list[int]:
         """Instantiate a module from build_module, with `functions` TB functions, at the
         next free table slots; returns them in order."""
-        return self.finish_load(self.begin_load(wasm, helpers, functions, background=False))
-
-    def begin_load(
-        self, wasm: bytes, helpers: Sequence[Helper], functions: int, background: bool
-    ) -> PendingModule:
-        """Reserve the module's table slots and, with `background` on a host that can,
-        start compiling it on the host's compile thread; finish_load instantiates it.
-        Nothing may call the reserved slots before then: they are still empty."""
         first = self.table_used
         need = first + functions - self.host.table_size(self.table)
         if need > 0:
             self.host.grow_table(self.table, max(need, self.host.table_size(self.table)))
-        self.table_used += functions
-        compiled = None
-        if background and self.host.compiles_in_background:
-            compiled = self.host.compile_later(wasm)
-        return PendingModule(wasm, tuple(helpers), first, functions, compiled)
-
-    def finish_load(self, pending: PendingModule) -> list[int]:
-        """Instantiate a module begin_load started (waiting for its compilation if it
-        is still running); returns its functions' table slots in order."""
-        imports = [*self._shared_imports(), self.host.global_i32(pending.first)]
+        imports = [*self._shared_imports(), self.host.global_i32(first)]
         if self.layout.relocatable:
             imports.append(self._base_global)
-        imports += [self._host_function(h) for h in pending.helpers]
+        imports += [self._host_function(h) for h in helpers]
         if self.layout.softmmu is not None:
             imports += [*self._slow_paths(), *self._runtime]
-        self.host.instantiate(pending.wasm, imports, pending.compiled)
+        self.host.instantiate(wasm, imports)
+        self.table_used += functions
         self.modules += 1
-        self.functions += pending.functions
-        return list(range(pending.first, pending.first + pending.functions))
+        self.functions += functions
+        return list(range(first, first + functions))
 
     @functools.cached_property
     def _base_global(self) -> Any:

@@ -43,10 +43,6 @@ class TierConfig:
     patience: int = 20_000
     # In the wasm tier, how many statically reachable TBs to compile along with a missing one.
     region: int = 16
-    # System mode on a host with threads: compile batches on a thread of their own while
-    # the hart goes on interpreting them (see SystemCpu._compile). Off, a batch is
-    # compiled where it becomes due, which keeps runs repeatable to the block.
-    compile_thread: bool = False
 
 
 class CompileQueue:

@@ -17,30 +17,16 @@ and discarding every TB on each would make that quadratic.
 `run(budget)` executes TBs until a synchronous exception, a host request
 (device interrupt, WFI, CSR write that may unmask an interrupt) or the
 budget runs out; the machine loop takes traps and interrupts in between.
-
-With `TierConfig.compile_thread`, a batch of hot TBs is turned into a module
-here and compiled on the host's compile thread (wasmtime compiles without the
-GIL) while the hart goes on interpreting those TBs; the module is instantiated
-and its TBs switched to Wasm at the next block boundary after it is ready.
-Compiled code is only ever reached through a TB's slot, set at that moment, so
-a TB dropped meanwhile (its page written) is simply never reached.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 from engine.backend.interp import InterpBackend
-from engine.backend.wasm.jit import (
-    EXIT_BUDGET,
-    EXIT_MISS,
-    LOOKUP_ASID_SHIFT,
-    LOOKUP_GLOBAL,
-    PendingModule,
-)
+from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS, LOOKUP_ASID_SHIFT, LOOKUP_GLOBAL
 from engine.ir.core import HELPERS, Exit
 from engine.ir.optimize import optimize
 from engine.ir.serialize import dump_block
@@ -80,9 +66,6 @@ from engine.tcache import BlockKey, TranslationCache
 from engine.target.riscv import fp_helpers, system  # noqa: F401  isort: skip
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
-# Batches compiling on the compile thread beyond which the hart waits for the oldest:
-# a boot's burst of hot code must not pile up Wasm bytes faster than they compile.
-MAX_IN_FLIGHT = 3
 
 
 class SystemCpu:
@@ -123,9 +106,6 @@ class SystemCpu:
         # Blocks an earlier run compiled (engine.tcache), by key -> their table slot here.
         self.compiled_before: dict[BlockKey, int] = {}
         self.modules_loaded: set[int] = set()
-        # Modules compiling (or compiled) and not yet instantiated, oldest first, with
-        # the TBs they hold functions for.
-        self.in_flight: deque[tuple[PendingModule, list[TB]]] = deque()
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
         self._satp = self.csrs.get("satp")
         self.exit_reason = ""  # why the host asked the hart to stop, for the stats
@@ -362,8 +342,6 @@ class SystemCpu:
         state = self.state
         try:
             if self.jit is not None:
-                if self.in_flight:
-                    self._install_compiled()
                 if self._run_tiered(budget):
                     return
             else:
@@ -428,7 +406,7 @@ class SystemCpu:
     def _interpret_until_compiled(self, tb: TB) -> bool:
         """Run TBs on the interpreter, from `tb` (the one at pc), until the next one is
         compiled; True on an exception."""
-        state, in_flight = self.state, self.in_flight
+        state = self.state
         eager = self.config.tier == "wasm"
         while True:
             if tb.slot is not None:
@@ -436,7 +414,6 @@ class SystemCpu:
                 return False
             if eager:
                 self._compile([tb])
-                self._install_compiled(wait=True)  # nothing else runs it meanwhile
             else:
                 batch = self.queue.ran(tb)
                 if batch:
@@ -446,13 +423,9 @@ class SystemCpu:
                         return True
                     if state[st.EXIT_REQUEST]:
                         return False
-                    if in_flight and in_flight[0][0].ready():
-                        self._install_compiled()
             tb = self._lookup(state[st.PC])
 
     def _compile(self, tbs: list[TB]) -> None:
-        """Make a module of tbs (those not compiled or compiling yet) and compile it,
-        on the compile thread if there is one; their TBs switch over at install."""
         tbs = [tb for tb in tbs if tb.block is not None and tb.slot is None]
         if not tbs:
             return
@@ -461,33 +434,19 @@ class SystemCpu:
         start = perf_counter()
         jit = self.jit
         wasm, helpers = jit.build_module(blocks)
-        for tb in tbs:
-            tb.block = None  # also marks it as compiling: no later batch takes it again
-        if self.tcache is not None:  # valid for these blocks' bytes, installed here or not
+        slots = jit.load(wasm, helpers, len(tbs))
+        if self.tcache is not None:
             keys = tuple(tb.key for tb in tbs)
             names = tuple(h.name for h in helpers)
             module = self.tcache.store_module(jit.code_identity, wasm, names, keys)
             self.modules_loaded.add(id(module))
-        background = self.config.compile_thread
-        self.in_flight.append((jit.begin_load(wasm, helpers, len(tbs), background), tbs))
         self.stats.compile_seconds += perf_counter() - start
-        self._install_compiled(wait=len(self.in_flight) > MAX_IN_FLIGHT)
-
-    def _install_compiled(self, wait: bool = False) -> None:
-        """Instantiate the compiled modules at the front of in_flight and point their
-        TBs at them; with `wait`, the oldest even if it is still compiling."""
-        in_flight, jit = self.in_flight, self.jit
-        while in_flight and (wait or in_flight[0][0].ready()):
-            wait = False
-            pending, tbs = in_flight.popleft()
-            start = perf_counter()
-            slots = jit.finish_load(pending)
-            self.stats.compile_seconds += perf_counter() - start
-            for tb, slot in zip(tbs, slots, strict=True):
-                tb.slot = slot
-                if tb.key is not None:  # the same bytes translated again later reuse it
-                    self.compiled_before.setdefault(tb.key, slot)
-            self.stats.tbs_compiled += len(tbs)
+        for tb, slot in zip(tbs, slots, strict=True):
+            tb.slot = slot
+            tb.block = None
+            if tb.key is not None:  # the same bytes translated again later reuse it
+                self.compiled_before.setdefault(tb.key, slot)
+        self.stats.tbs_compiled += len(tbs)
 
     def take_trap(self, cause: int, tval: int, pc: int, interrupt: bool = False) -> None:
         privmod.take_trap(self.csrs, cause, tval, pc, interrupt)
