@@ -185,10 +185,9 @@ class WasmtimeHost:
         config = wasmtime.Config()
         config.wasm_memory64 = memory64
         config.wasm_tail_call = True
-        # wasmtime's thread pool compiles a batch of 64 blocks 1.4-1.7x faster on
-        # two cores, and a module of one function no slower (measured: no hand-off
-        # cost to speak of). The hart waits for a batch either way.
-        config.parallel_compilation = True
+        # Generated code is compiled in many small batches; compile each on
+        # this thread rather than paying for a thread pool hand-off.
+        config.parallel_compilation = False
         self.engine = wasmtime.Engine(config)
         self.store = wasmtime.Store(self.engine)
         # One module per batch of TBs: lift the default cap of 10,000 instances.
