@@ -199,9 +199,6 @@ class SystemCpu:
         if self.jit is not None and (old >> 60 != new >> 60 or satp_asid(old) == satp_asid(new)):
             self._empty_lookup()
 
-    def request_tb_flush(self) -> None:
-        """fence.i: nothing to do, stores to code pages already discarded stale TBs."""
-
     def discard_all_tbs(self) -> None:
         """Forget every translation (machine reset)."""
         self.tbs.clear()

@@ -322,9 +322,13 @@ def _misc_mem(c: Ctx) -> None:
     if f3 == 0:
         return  # fence: a single hart with sequentially consistent memory needs nothing
     if f3 == 1:  # fence.i: later instructions must see earlier stores
-        from engine.target.riscv.system import flush_icache
+        if not c.system:
+            # User mode does not watch code pages, so the TBs go. System mode needs
+            # no call: a store to a code page already discarded its TBs.
+            from engine.target.riscv.system import flush_icache
 
-        c.b.call(flush_icache)
+            c.b.call(flush_icache)
+        # Ending the TB makes the next instruction a fresh lookup.
         c.goto(c.next_pc)
         c.ended = True
         return
