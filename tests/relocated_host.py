@@ -23,10 +23,10 @@ from engine.host.wasmtime_host import WasmtimeHost
 class RelocatedWasmtimeHost(WasmtimeHost):
     moving_base = True
 
-    def __init__(self, memory64: bool, offset: int) -> None:
+    def __init__(self, memory64: bool, offset: int, compile_threads: bool = False) -> None:
         if offset & 0xFFFF:
             raise ValueError("Pyodide's regions are 64 KiB aligned; so is this one")
-        super().__init__(memory64)
+        super().__init__(memory64, compile_threads=compile_threads)
         self.offset = offset
         self._regions: list[tuple[wasmtime.Memory, int]] = []  # (memory, region pages)
 
@@ -58,6 +58,8 @@ class RelocatedWasmtimeHost(WasmtimeHost):
 @contextmanager
 def machines_placed_at(offset: int) -> Iterator[None]:
     """Machines created inside get a RelocatedWasmtimeHost with their region at `offset`."""
-    with mock.patch("engine.host.choice.create_host",
-                    lambda memory64: RelocatedWasmtimeHost(memory64, offset)):  # fmt: skip
+    def create(memory64: bool, compile_threads: bool = False) -> RelocatedWasmtimeHost:
+        return RelocatedWasmtimeHost(memory64, offset, compile_threads)
+
+    with mock.patch("engine.host.choice.create_host", create):
         yield

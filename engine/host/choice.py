@@ -30,13 +30,18 @@ def resolve_wasm_mode(requested: str) -> str:
     return "wasm64"
 
 
-def create_host(memory64: bool) -> Any:
+def create_host(memory64: bool, compile_threads: bool = False) -> Any:
     """The WasmHost for this process; a JS host without the features wasm64 needs
-    refuses memory64 with a HostError."""
+    refuses memory64 with a HostError.
+
+    `compile_threads` lets wasmtime compile a module's functions on a thread
+    pool. Only a process that never forks may ask for it: the pool's threads do
+    not survive fork(), and the child's first compilation would wait forever.
+    JavaScript engines decide that for themselves."""
     if running_in_pyodide():
         from engine.host.js_host import JsHost
 
         return JsHost(memory64=memory64)
     from engine.host.wasmtime_host import WasmtimeHost
 
-    return WasmtimeHost(memory64=memory64)
+    return WasmtimeHost(memory64=memory64, compile_threads=compile_threads)

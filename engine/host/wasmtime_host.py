@@ -164,11 +164,15 @@ class WasmtimeHost:
     ram_apart = False  # Python views any memory here; one memory of either width serves
     moving_base = False  # each memory is a machine's own, its view starting at address 0
 
-    def __init__(self, memory64: bool = True, fast_calls: bool | None = None) -> None:
+    def __init__(
+        self, memory64: bool = True, fast_calls: bool | None = None, compile_threads: bool = False
+    ) -> None:
         """A wasmtime engine and store.
 
         `fast_calls`: None uses the unchecked C API when it passed its
         self-check, False forces the public API, True requires the fast path.
+        `compile_threads`: compile each module's functions on wasmtime's thread
+        pool, for processes that never fork (see engine.host.choice.create_host).
         """
         api: _RawApi | None = None
         forced_public = os.environ.get("WASMEMU_HOST_CALLS", "") == "public"
@@ -177,17 +181,19 @@ class WasmtimeHost:
             api, reason = _unchecked_api()
             if api is None and fast_calls:
                 raise RuntimeError(f"wasmtime's unchecked call API is unusable: {reason}")
-        self._setup(memory64, api)
+        self._setup(memory64, api, compile_threads)
         # Why the public path is in use, for bug reports; None on the fast path.
         self.call_path_reason = None if api is not None else reason
 
-    def _setup(self, memory64: bool, api: _RawApi | None) -> None:
+    def _setup(self, memory64: bool, api: _RawApi | None, compile_threads: bool = False) -> None:
         config = wasmtime.Config()
         config.wasm_memory64 = memory64
         config.wasm_tail_call = True
-        # Generated code is compiled in many small batches; compile each on
-        # this thread rather than paying for a thread pool hand-off.
-        config.parallel_compilation = False
+        # A batch of 64 TBs compiles in about 25 ms on the pool of two cores
+        # against 43 ms on this thread (docs/performance.md), but a guest fork()
+        # in user mode is a host fork(), which the pool's threads do not survive.
+        config.parallel_compilation = compile_threads
+        self.compile_threads = compile_threads
         self.engine = wasmtime.Engine(config)
         self.store = wasmtime.Store(self.engine)
         # One module per batch of TBs: lift the default cap of 10,000 instances.

@@ -140,7 +140,7 @@ class VirtMachine:
         from engine.host.choice import create_host
 
         memory64 = cfg.wasm == "wasm64"
-        host = create_host(memory64)
+        host = create_host(memory64, compile_threads=True)  # a board never forks
         if cfg.tcache_dir:
             host.cache_modules(cfg.tcache_dir)
         self.host = host
