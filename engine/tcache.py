@@ -3,8 +3,9 @@
 Translating a block (decode, IR, the interpreter's Python source and
 compile) costs most of a millisecond; finding the same block here costs a
 few microseconds. A record holds the block's IR (engine.ir.serialize; as
-translated, or optimized under tier interp) and the interpreter's code
-object (marshal), under the block's virtual pc, its translation flags, and
+translated, or optimized under tier interp) and, once the block has run
+often enough to get one, the interpreter's code object (marshal), under the
+block's virtual pc, its translation flags, and
 the length and BLAKE2b digest of the guest bytes it was made from. A hit
 binds the code object at once; the IR stays serialized in the TB until the
 block gets hot enough to compile, which most never do. A lookup hashes the
@@ -88,6 +89,7 @@ class TranslationCache:
         self.folder = Path(folder) / f"{namespace}-{tag}-{engine_digest()}"
         self.index: dict[tuple[int, int], list[Record]] = {}
         self.new: list[Record] = []
+        self._new_position: dict[BlockKey, int] = {}  # where a key's record is in `new`
         self.modules: list[ModuleRecord] = []
         self.new_modules: list[ModuleRecord] = []
         self.compiled: dict[tuple[str, BlockKey], int] = {}  # -> index into self.modules
@@ -121,10 +123,40 @@ class TranslationCache:
         """Keep a block translated from guest bytes `code`; returns its key."""
         key = (vpc, flags, len(code), code_digest(code))
         record = (*key, ir, marshal.dumps(interp_code) if interp_code is not None else None)
-        self.new.append(record)
+        self._keep_new(record)
         self.stored += 1
-        self.index.setdefault((vpc, flags), []).append(record)
         return key
+
+    def add_code(self, key: BlockKey, interp_code: CodeType) -> None:
+        """Give the stored block `key` its interpreter code object, made after it was stored."""
+        for old in self.index.get((key[0], key[1]), ()):
+            if old[:4] == key:
+                if old[5] is None:
+                    self._keep_new((*key, old[4], marshal.dumps(interp_code)))
+                return
+
+    def _keep_new(self, record: Record) -> None:
+        """Index a record this run made and have close() write it, in place of an
+        earlier one for the same key."""
+        self._index_record(record)
+        key: BlockKey = record[:4]  # type: ignore[assignment]
+        position = self._new_position.get(key)
+        if position is None:
+            self._new_position[key] = len(self.new)
+            self.new.append(record)
+        else:
+            self.new[position] = record
+
+    def _index_record(self, record: Record) -> None:
+        """One record per key: one with a code object wins over one without, whatever
+        order segments load in."""
+        records = self.index.setdefault((record[0], record[1]), [])
+        for i, old in enumerate(records):
+            if old[:4] == record[:4]:
+                if old[5] is None and record[5] is not None:
+                    records[i] = record
+                return
+        records.append(record)
 
     # -- compiled modules --------------------------------------------------------------
     def compiled_module(self, identity: str, key: BlockKey) -> ModuleRecord | None:
@@ -166,7 +198,7 @@ class TranslationCache:
             self.segments += 1
             blocks, modules = records
             for record in blocks:
-                self.index.setdefault((record[0], record[1]), []).append(record)
+                self._index_record(record)
             for module in modules:
                 self._index_module(module)
 
@@ -190,6 +222,7 @@ class TranslationCache:
         except OSError as exc:
             log.warning("translation cache: cannot write to %s: %s", self.folder, exc)
         self.new = []
+        self._new_position.clear()
         self.new_modules = []
 
     def _drop_older_builds(self) -> None:

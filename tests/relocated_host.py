@@ -58,6 +58,7 @@ class RelocatedWasmtimeHost(WasmtimeHost):
 @contextmanager
 def machines_placed_at(offset: int) -> Iterator[None]:
     """Machines created inside get a RelocatedWasmtimeHost with their region at `offset`."""
+
     def create(memory64: bool, compile_threads: bool = False) -> RelocatedWasmtimeHost:
         return RelocatedWasmtimeHost(memory64, offset, compile_threads)
 

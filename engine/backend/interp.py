@@ -19,91 +19,11 @@ from collections.abc import Callable, Iterator
 from types import CodeType
 from typing import Any
 
-from engine.ir.core import (
-    BINARY_OPS,
-    HELPERS,
-    Block,
-    Cond,
-    ExtKind,
-    MemOp,
-    Op,
-    Opc,
-    Temp,
-    Type,
-    Value,
-)
+from engine.backend import op_source
+from engine.backend.evaluate import Evaluator
+from engine.ir.core import BINARY_OPS, HELPERS, UNARY_OPS, Block, Cond, Op, Opc, Temp, Type, Value
 
 TBFunction = Callable[[], int]
-
-_EXT_TEMPLATES = {
-    ExtKind.S8: "((({a} & 0xFF) ^ 0x80) - 0x80) & 0xFFFFFFFFFFFFFFFF",
-    ExtKind.U8: "{a} & 0xFF",
-    ExtKind.S16: "((({a} & 0xFFFF) ^ 0x8000) - 0x8000) & 0xFFFFFFFFFFFFFFFF",
-    ExtKind.U16: "{a} & 0xFFFF",
-    ExtKind.S32: "((({a} & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000) & 0xFFFFFFFFFFFFFFFF",
-    ExtKind.U32: "{a} & 0xFFFFFFFF",
-}
-
-_BINARY_TEMPLATES = {
-    Opc.ADD: "({a} + {b}) & {M}",
-    Opc.SUB: "({a} - {b}) & {M}",
-    Opc.MUL: "({a} * {b}) & {M}",
-    Opc.MULUH: "({a} * {b}) >> {BITS}",
-    Opc.MULSH: "(((({a} ^ {SB}) - {SB}) * (({b} ^ {SB}) - {SB})) >> {BITS}) & {M}",
-    Opc.MULSUH: "(((({a} ^ {SB}) - {SB}) * {b}) >> {BITS}) & {M}",
-    Opc.DIV: "_sdiv({a}, {b}, {SB}, {M})",
-    Opc.REM: "_srem({a}, {b}, {SB}, {M})",
-    Opc.DIVU: "{a} // {b}",
-    Opc.REMU: "{a} % {b}",
-    Opc.AND: "{a} & {b}",
-    Opc.OR: "{a} | {b}",
-    Opc.XOR: "{a} ^ {b}",
-    Opc.SHL: "({a} << ({b} & {SHMASK})) & {M}",
-    Opc.SHR: "{a} >> ({b} & {SHMASK})",
-    Opc.SAR: "((({a} ^ {SB}) - {SB}) >> ({b} & {SHMASK})) & {M}",
-}
-
-_UNARY_TEMPLATES = {
-    Opc.MOV: "{a}",
-    Opc.NEG: "-{a} & {M}",
-    Opc.NOT: "{a} ^ {M}",
-    Opc.EXTU_I32_I64: "{a} & 0xFFFFFFFF",
-    Opc.EXTS_I32_I64: _EXT_TEMPLATES[ExtKind.S32],
-    Opc.TRUNC_I64_I32: "{a} & 0xFFFFFFFF",
-}
-
-_COMPARE = {
-    Cond.EQ: "==", Cond.NE: "!=", Cond.LT: "<", Cond.GE: ">=", Cond.LE: "<=", Cond.GT: ">",
-    Cond.LTU: "<", Cond.GEU: ">=", Cond.LEU: "<=", Cond.GTU: ">",
-}  # fmt: skip
-
-_LOADERS = {
-    MemOp.SIZE_8: "ld8u", MemOp.SIZE_8 | MemOp.SIGN: "ld8s",
-    MemOp.SIZE_16: "ld16u", MemOp.SIZE_16 | MemOp.SIGN: "ld16s",
-    MemOp.SIZE_32: "ld32u", MemOp.SIZE_32 | MemOp.SIGN: "ld32s",
-    MemOp.SIZE_64: "ld64", MemOp.SIZE_64 | MemOp.SIGN: "ld64",
-}  # fmt: skip
-_STORERS = {
-    MemOp.SIZE_8: "st8",
-    MemOp.SIZE_16: "st16",
-    MemOp.SIZE_32: "st32",
-    MemOp.SIZE_64: "st64",
-}
-
-
-def _sdiv(a: int, b: int, sign_bit: int, mask: int) -> int:
-    """Signed division rounding toward zero on unsigned-held operands."""
-    a = (a ^ sign_bit) - sign_bit
-    b = (b ^ sign_bit) - sign_bit
-    q = abs(a) // abs(b)
-    return (-q if (a < 0) != (b < 0) else q) & mask
-
-
-def _srem(a: int, b: int, sign_bit: int, mask: int) -> int:
-    a = (a ^ sign_bit) - sign_bit
-    b = (b ^ sign_bit) - sign_bit
-    r = abs(a) % abs(b)
-    return (-r if a < 0 else r) & mask
 
 
 class _Emitter:
@@ -126,15 +46,9 @@ class _Emitter:
         return f"S[{t.offset >> 3}]" if t.is_global else f"t{t.index}"
 
     def compare(self, cond: Cond, a: Value, b: Value) -> str:
-        bits = next((v.type.bits for v in (a, b) if isinstance(v, Temp)), 64)
+        bits = op_source.compared_bits(a, b)
         type = Type.I64 if bits == 64 else Type.I32
-        sa, sb = self.val(a, type), self.val(b, type)
-        if cond not in (Cond.EQ, Cond.NE) and not cond.is_unsigned:
-            # Flipping the sign bit maps signed order onto unsigned order.
-            flip = 1 << (bits - 1)
-            sa = hex((a ^ flip) & type.mask) if isinstance(a, int) else f"({sa} ^ {hex(flip)})"
-            sb = hex((b ^ flip) & type.mask) if isinstance(b, int) else f"({sb} ^ {hex(flip)})"
-        return f"{sa} {_COMPARE[cond]} {sb}"
+        return op_source.compare(cond, bits, self.val(a, type), self.val(b, type))
 
     # -- ops --------------------------------------------------------------------
     def op(self, op: Op, indent: str) -> list[str]:
@@ -142,19 +56,15 @@ class _Emitter:
         if opc in BINARY_OPS:
             d, a, b = args
             t = d.type
-            expr = _BINARY_TEMPLATES[opc].format(
-                a=self.val(a, t), b=self.val(b, t), M=hex(t.mask), BITS=t.bits,
-                SB=hex(1 << (t.bits - 1)), SHMASK=t.bits - 1,
-            )  # fmt: skip
+            expr = op_source.binary(opc, t, self.val(a, t), self.val(b, t))
             return [f"{indent}{self.target(d)} = {expr}"]
-        if opc in _UNARY_TEMPLATES:
+        if opc in UNARY_OPS:
             d, a = args
-            src_type = Type.I32 if opc in (Opc.EXTU_I32_I64, Opc.EXTS_I32_I64) else d.type
-            expr = _UNARY_TEMPLATES[opc].format(a=self.val(a, src_type), M=hex(d.type.mask))
-            return [f"{indent}{self.target(d)} = {expr}"]
+            source = self.val(a, op_source.unary_operand_type(opc, d.type))
+            return [f"{indent}{self.target(d)} = {op_source.unary(opc, d.type, source)}"]
         if opc == Opc.EXT:
             d, a, kind = args
-            return [f"{indent}{self.target(d)} = {_EXT_TEMPLATES[kind].format(a=self.val(a))}"]
+            return [f"{indent}{self.target(d)} = {op_source.extend(kind, self.val(a))}"]
         if opc == Opc.SETCOND:
             d, cond, a, b = args
             return [f"{indent}{self.target(d)} = 1 if {self.compare(cond, a, b)} else 0"]
@@ -165,12 +75,11 @@ class _Emitter:
             return [f"{indent}{self.target(d)} = {expr}"]
         if opc == Opc.LD:
             d, addr, memop, mmu = args
-            fn = _LOADERS[MemOp(memop & ~MemOp.ALIGN)]
-            call = f"{fn}({self.val(addr)}, {hex(self.insn_pc)}, {mmu})"
+            call = f"{op_source.loader(memop)}({self.val(addr)}, {hex(self.insn_pc)}, {mmu})"
             return [f"{indent}{self.target(d)} = {call}"]
         if opc == Opc.ST:
             v, addr, memop, mmu = args
-            fn = _STORERS[MemOp(memop & 3)]
+            fn = op_source.storer(memop)
             return [f"{indent}{fn}({self.val(addr)}, {self.val(v)}, {hex(self.insn_pc)}, {mmu})"]
         if opc == Opc.CALL:
             helper, d = args[0], args[1]
@@ -234,18 +143,18 @@ class _Emitter:
 
 
 class InterpBackend:
-    """Compiles TBs to Python functions bound to one CPU's state and memory."""
+    """Runs TBs in Python against one CPU's state and memory: evaluates their IR, or
+    compiles them to Python functions."""
 
     def __init__(self, env: Any, state: memoryview, memory: Any, pc_slot: int) -> None:
         self.pc_slot = pc_slot
-        self.namespace: dict[str, Any] = {
-            "S": state,
-            "env": env,
-            "_sdiv": _sdiv,
-            "_srem": _srem,
-        }
+        self.evaluate = Evaluator(env, state, memory, pc_slot).run
+        # Told of each TB's function when it is made, with its code object: for a
+        # translation cache to keep, and to free IR that nothing will compile.
+        self.on_code: Callable[[Any, CodeType], None] | None = None
+        self.namespace: dict[str, Any] = {"S": state, "env": env, **op_source.RUNTIME}
         if memory is not None:
-            for name in set(_LOADERS.values()) | set(_STORERS.values()):
+            for name in {*op_source.LOADERS.values(), *op_source.STORERS.values()}:
                 self.namespace[name] = getattr(memory, name)
 
     def source(self, block: Block) -> tuple[str, dict[str, Callable[..., int | None]]]:
@@ -254,6 +163,14 @@ class InterpBackend:
 
     def compile(self, block: Block) -> TBFunction:
         return self.bind(self.code(block))
+
+    def function(self, tb: Any, block: Block) -> TBFunction:
+        """tb's function, made from its IR `block`; on_code hears of it."""
+        code = self.code(block)
+        fn = self.bind(code)
+        if self.on_code is not None:
+            self.on_code(tb, code)
+        return fn
 
     def code(self, block: Block) -> CodeType:
         """The block's Python code object (what the translation cache keeps)."""

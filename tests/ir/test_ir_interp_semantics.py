@@ -1,4 +1,5 @@
-"""The interpreter tier computes every pure op exactly as engine.ir.semantics specifies."""
+"""Both Python tiers compute every pure op exactly as engine.ir.semantics specifies: the
+interpreter's generated functions and the IR evaluator that runs a block's first runs."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ def values(rng: random.Random, n: int) -> list[int]:
 
 
 class Harness:
-    """Compiles a one-op TB reading globals a, b and writing global d."""
+    """Runs a one-op TB reading globals a, b and writing global d, as a generated
+    function or on the evaluator."""
 
-    def __init__(self) -> None:
+    def __init__(self, runner: str) -> None:
+        self.runner = runner
         self.buf = bytearray(SLOTS * 8)
         self.state = memoryview(self.buf).cast("Q")
         self.a, self.b, self.d = (make_global(n, 8 * (i + 1)) for i, n in enumerate("abd"))
@@ -32,10 +35,18 @@ class Harness:
         builder = Builder(0)
         build(builder, self.a, self.b, self.d)
         builder.goto_tb(0)
-        fn = InterpBackend(None, self.state, None, 0).compile(builder.block)
+        backend = InterpBackend(None, self.state, None, 0)
         self.state[1], self.state[2] = a, b
-        fn()
+        if self.runner == "function":
+            backend.compile(builder.block)()
+        else:
+            backend.evaluate(builder.block)
         return self.state[3]
+
+
+@pytest.fixture(params=["function", "evaluator"])
+def h(request: pytest.FixtureRequest) -> Harness:
+    return Harness(request.param)
 
 
 def _div_ok(opc: Opc, a: int, b: int, bits: int) -> bool:
@@ -48,8 +59,7 @@ def _div_ok(opc: Opc, a: int, b: int, bits: int) -> bool:
 
 @pytest.mark.parametrize("opc", sorted(BINARY_OPS), ids=lambda o: o.name)
 @pytest.mark.parametrize("type", [Type.I64, Type.I32], ids=["i64", "i32"])
-def test_binary_ops_match_the_reference(opc: Opc, type: Type) -> None:
-    h = Harness()
+def test_binary_ops_match_the_reference(opc: Opc, type: Type, h: Harness) -> None:
     rng = random.Random(opc * 7 + type)
 
     def build(bld: Builder, a, b, d) -> None:
@@ -69,8 +79,7 @@ def test_binary_ops_match_the_reference(opc: Opc, type: Type) -> None:
 
 
 @pytest.mark.parametrize("cond", list(Cond), ids=lambda c: c.name)
-def test_setcond_and_movcond_match_the_reference(cond: Cond) -> None:
-    h = Harness()
+def test_setcond_and_movcond_match_the_reference(cond: Cond, h: Harness) -> None:
     rng = random.Random(cond)
     for a, b in zip(values(rng, 100), values(rng, 100), strict=True):
         want = int(semantics.compare(cond, a, b, 64))
@@ -80,15 +89,13 @@ def test_setcond_and_movcond_match_the_reference(cond: Cond) -> None:
 
 
 @pytest.mark.parametrize("kind", list(ExtKind), ids=lambda k: k.name)
-def test_extensions_match_the_reference(kind: ExtKind) -> None:
-    h = Harness()
+def test_extensions_match_the_reference(kind: ExtKind, h: Harness) -> None:
     for a in EDGE:
         assert h.run(lambda bl, x, y, d: bl.mov(d, bl.ext(x, kind)), a, 0) == semantics.extend(
             kind, a
         )
 
 
-def test_constants_in_any_operand_position() -> None:
-    h = Harness()
+def test_constants_in_any_operand_position(h: Harness) -> None:
     assert h.run(lambda bl, x, y, d: bl.mov(d, bl.sub(5, x)), 7, 0) == (5 - 7) & ((1 << 64) - 1)
     assert h.run(lambda bl, x, y, d: bl.mov(d, bl.sar(1 << 63, x)), 3, 0) == 0xF000_0000_0000_0000

@@ -14,7 +14,7 @@ import pytest
 
 import engine.target.riscv.cpu as cpu_module
 import engine.target.riscv.system_cpu as system_cpu_module
-from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build
+from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build, run_until_ecall
 from tests.riscv.test_translation_cache import run_program
 
 
@@ -46,3 +46,42 @@ def test_tier_interp_optimizes_every_block(tmp_path: Path, optimized: list[int])
     code = build(tmp_path, SV39_PROGRAM)
     _, counts = run_program(code, "interp", "wasm64", tmp_path / "tcache")
     assert len(optimized) == counts["tbs_translated"] > 0
+
+
+# Blocks that run once (the start, the ecall) and one that runs ten times (the loop).
+COUNTDOWN_PROGRAM = """
+    li t0, 10
+    j loop                  # so that a block starts at the loop
+loop:
+    addi t0, t0, -1
+    bnez t0, loop
+    ecall
+"""
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_a_block_is_evaluated_on_its_first_runs_and_then_gets_its_function(
+    tmp_path: Path,
+) -> None:
+    """Most blocks run once or twice: they are evaluated from their IR, never paying
+    for a Python function. A block that runs more gets one, and the translation
+    cache keeps its code for the next boot."""
+    from engine.machine.console import PipeConsole
+    from engine.machine.virt import MachineConfig, VirtMachine
+    from engine.target.riscv.cpu import TierConfig
+
+    bios = build(tmp_path, COUNTDOWN_PROGRAM)
+    config = MachineConfig(ram_size=64 << 20, bios=bios, tier=TierConfig(tier="interp"),
+                           tcache_dir=str(tmp_path / "tc"))  # fmt: skip
+    machine = VirtMachine(config, PipeConsole())
+    run_until_ecall(machine.cpu)
+    tbs = list(machine.cpu.tbs.values())
+    with_function = [tb for tb in tbs if tb._fn is not None]
+    evaluated_only = [tb for tb in tbs if tb._fn is None]
+    assert with_function and evaluated_only
+    assert all(tb.evaluated == cpu_module.EVALUATED_RUNS for tb in with_function)
+    assert all(0 < tb.evaluated <= cpu_module.EVALUATED_RUNS for tb in evaluated_only)
+    assert all(tb.block is None for tb in with_function)  # no JIT: the IR is freed
+    records = {r[:4]: r for rs in machine.tcache.index.values() for r in rs}
+    assert {tb.key for tb in with_function} == {k for k, r in records.items() if r[5] is not None}
+    machine.close()

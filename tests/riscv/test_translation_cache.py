@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import tcache as tcache_module
 from engine.target.riscv.cpu import TierConfig
 from engine.tcache import MERGE_AT, TranslationCache
 from tests.relocated_host import machines_placed_at
@@ -60,6 +61,41 @@ def test_garbage_files_and_a_deleted_folder_are_harmless(tmp_path: Path) -> None
         path.unlink()
     cache.folder.rmdir()
     assert TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n]) is None
+
+
+def test_code_made_after_a_block_was_stored_joins_its_record(tmp_path: Path) -> None:
+    """A block gets its interpreter function a few runs after it was translated and
+    stored; the function's code object is kept with it, for the next run."""
+    cache = TranslationCache(tmp_path)
+    key = cache.store(0x1000, 0, CODE, b"ir", None)
+    cache.add_code(key, compile("x = 1", "<tb>", "exec"))
+    cache.close()
+    hit = TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n])
+    assert hit is not None and hit.ir == b"ir" and hit.code is not None
+
+
+def test_a_record_with_code_wins_over_one_without(tmp_path: Path) -> None:
+    """Two runs stored the same block, one before it had code: which segment loads
+    first does not matter, and a merge keeps the record with code."""
+    stored(tmp_path, (0x1000, CODE))  # a run that only evaluated the block
+    later = TranslationCache(tmp_path)
+    hit = later.lookup(0x1000, 0, lambda n: CODE[:n])
+    later.add_code(hit.key, compile("x = 1", "<tb>", "exec"))
+    later.close()
+    assert len(list(later.folder.glob("*.seg"))) == 2
+    for order in (sorted, lambda paths: sorted(paths, reverse=True)):
+        cache = TranslationCache(tmp_path)
+        cache.index.clear()  # and load again, the segments in `order`
+        for path in order(cache.folder.glob("*.seg")):
+            for record in tcache_module._read_segment(path)[0]:
+                cache._index_record(record)
+        hit = cache.lookup(0x1000, 0, lambda n: CODE[:n])
+        assert hit is not None and hit.code is not None
+    for k in range(MERGE_AT - 1):  # the last of these merges all segments into one
+        stored(tmp_path, (0x2000 + 16 * k, CODE))
+    merged = TranslationCache(tmp_path)
+    assert len(list(merged.folder.glob("*.seg"))) == 1
+    assert merged.lookup(0x1000, 0, lambda n: CODE[:n]).code is not None
 
 
 def test_segments_merge_when_there_are_many(tmp_path: Path) -> None:
@@ -124,7 +160,9 @@ def test_kept_blocks_read_their_ir_only_when_compiled(
     import engine.target.riscv.cpu as cpu_module
 
     code = build(tmp_path, SV39_PROGRAM)
-    first, _ = run_program(code, "interp", "wasm64", tmp_path / "tcache")
+    with monkeypatch.context() as patch:
+        patch.setattr(cpu_module, "EVALUATED_RUNS", 0)  # every block gets its code at once
+        first, _ = run_program(code, "interp", "wasm64", tmp_path / "tcache")
     loads = []
     real_load = cpu_module.load_block
     monkeypatch.setattr(cpu_module, "load_block", lambda ir: loads.append(1) or real_load(ir))

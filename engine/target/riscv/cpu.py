@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -30,6 +31,10 @@ from engine.target.riscv.translate import RiscvTranslator
 from engine.tcache import BlockKey
 
 TIERS = ("interp", "wasm", "auto")
+# Runs of a TB evaluated from its IR before it gets an interpreter function. Of
+# the blocks a Debian boot translates, 29% run once and 8% twice; a function
+# costs about as much to make as ten evaluations (docs/performance.md).
+EVALUATED_RUNS = 2
 DISPATCH_BUDGET = 1 << 20
 # Reported in exc_cause when run() stopped because the host asked (not a guest trap).
 HOST_INTERRUPT = 1 << 16
@@ -143,14 +148,16 @@ def optimize_for_wasm(blocks: list[Block], stats: Stats) -> None:
 class TB:
     """A translated block: its interpreter function, how often it ran, its IR until compiled.
 
-    The interpreter function is made on first use: TBs that the Wasm tier
+    Its first EVALUATED_RUNS runs evaluate the IR (engine.backend.evaluate);
+    the interpreter function is made for the run after, so the many blocks
+    that run only once or twice never pay for one, and TBs that the Wasm tier
     compiles before they ever run never need one. A block from the persistent
     translation cache keeps its IR serialized until something asks for it: most
     of them never get hot enough to be compiled, and a warm boot would otherwise
     spend seconds rebuilding IR that nothing reads.
     """
 
-    __slots__ = ("_block", "_fn", "_ir", "backend", "count", "key", "pc", "slot")
+    __slots__ = ("_block", "_fn", "_ir", "backend", "count", "evaluated", "key", "pc", "slot")
 
     def __init__(
         self, pc: int, block: Block | None, backend: InterpBackend, ir: bytes | None = None
@@ -161,6 +168,7 @@ class TB:
         self.backend = backend
         self._fn: Callable[[], int] | None = None
         self.count = 0
+        self.evaluated = 0  # runs on the IR evaluator
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
         # What it was made from, when a persistent cache keeps it.
         self.key: BlockKey | None = None
@@ -182,9 +190,19 @@ class TB:
 
     @property
     def fn(self) -> Callable[[], int]:
-        if self._fn is None:
-            self._fn = self.backend.compile(self.block)
-        return self._fn
+        """What runs the block once (on the interpreter tier) and returns its Exit code."""
+        fn = self._fn
+        if fn is None:
+            block = self.block
+            if self.evaluated < EVALUATED_RUNS and block is not None:
+                self.evaluated += 1
+                return partial(self.backend.evaluate, block)
+            fn = self._fn = self.backend.function(self, block)
+        return fn
+
+
+def _free_ir(tb: TB, _code: object) -> None:
+    tb.block = None
 
 
 class RiscvCpu:
@@ -203,6 +221,8 @@ class RiscvCpu:
         self.state[st.RES_ADDR] = st.NO_RESERVATION
         self.translator = RiscvTranslator(memory.fetch16)
         self.backend = InterpBackend(self, self.state, memory, st.PC)
+        if jit is None:
+            self.backend.on_code = _free_ir  # nothing will compile it
         self.optimize_ir = optimize_ir
         self.config = config or TierConfig()
         self.jit = jit
@@ -256,10 +276,6 @@ class RiscvCpu:
         if self.optimize_ir and self.config.tier == "interp":
             optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
         tb = TB(pc, block, self.backend)
-        if self.config.tier != "wasm":
-            tb.fn  # noqa: B018 - every TB runs on the interpreter first: build it now
-        if self.jit is None:
-            tb.block = None  # nothing will compile it: free the IR
         self.stats.translate_seconds += perf_counter() - start
         self.tbs[pc] = tb
         self.stats.tbs_translated += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
+from types import CodeType
 from typing import Any
 
 from engine.backend.interp import InterpBackend
@@ -90,6 +91,7 @@ class SystemCpu:
         state[st.RES_ADDR] = st.NO_RESERVATION
         self.translator = RiscvTranslator(self._fetch16)
         self.backend = InterpBackend(self, state, mmu, st.PC)
+        self.backend.on_code = self._function_made
         self.fetch_mmu = fetch_mmu_index(PRV_M)
         self.flags = 0
         self.tbs: dict[tuple[int, int, int], TB] = {}  # (paddr, vpc, flags) -> TB
@@ -261,21 +263,21 @@ class SystemCpu:
             if self.config.tier == "interp":
                 optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
             tb = TB(vpc, block, self.backend)
-            code = None
-            if self.config.tier != "wasm":  # it runs on the interpreter first: build it now
-                code = self.backend.code(block)
-                tb._fn = self.backend.bind(code)
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
-                    ir = dump_block(block)
-                    tb.key = self.tcache.store(vpc, flags, guest_bytes, ir, code)
+                    # Its interpreter function, if it gets one, joins the record then.
+                    tb.key = self.tcache.store(vpc, flags, guest_bytes, dump_block(block), None)
             self.stats.insns_translated += block.n_insns
-        if self.jit is None:
-            tb.block = None  # nothing will compile it
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
         return tb
+
+    def _function_made(self, tb: TB, code: CodeType) -> None:
+        if tb.key is not None and self.tcache is not None:
+            self.tcache.add_code(tb.key, code)  # the next boot binds it at once
+        if self.jit is None:
+            tb.block = None  # nothing will compile it
 
     def _from_cache(self, vpc: int, flags: int, paddr: int) -> TB | None:
         hit = self.tcache.lookup(vpc, flags, lambda size: self._code_bytes(paddr, size))
