@@ -16,6 +16,7 @@ and returns an `Exit` code with the next pc stored in the state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from time import perf_counter
 from types import CodeType
 from typing import Any
 
@@ -149,9 +150,10 @@ class InterpBackend:
     def __init__(self, env: Any, state: memoryview, memory: Any, pc_slot: int) -> None:
         self.pc_slot = pc_slot
         self.evaluate = Evaluator(env, state, memory, pc_slot).run
-        # Told of each TB's function when it is made, with its code object: for a
-        # translation cache to keep, and to free IR that nothing will compile.
-        self.on_code: Callable[[Any, CodeType], None] | None = None
+        # Told of each TB's function when it is made, with its code object and the
+        # seconds it took: for the stats, for a translation cache to keep, and to
+        # free IR that nothing will compile.
+        self.on_code: Callable[[Any, CodeType, float], None] | None = None
         self.namespace: dict[str, Any] = {"S": state, "env": env, **op_source.RUNTIME}
         if memory is not None:
             for name in {*op_source.LOADERS.values(), *op_source.STORERS.values()}:
@@ -166,10 +168,11 @@ class InterpBackend:
 
     def function(self, tb: Any, block: Block) -> TBFunction:
         """tb's function, made from its IR `block`; on_code hears of it."""
+        start = perf_counter()
         code = self.code(block)
         fn = self.bind(code)
         if self.on_code is not None:
-            self.on_code(tb, code)
+            self.on_code(tb, code, perf_counter() - start)
         return fn
 
     def code(self, block: Block) -> CodeType:

@@ -107,7 +107,9 @@ class Stats:
         # called into Python for each helper: the two ways Wasm leaves for the host.
         self.exit_causes: Counter[str] = Counter()
         self.host_calls: Counter[str] = Counter()
-        self.translate_seconds = 0.0  # decode, IR, optimization, interpreter function
+        # Decode, IR, optimization, and making interpreter functions (on a block's
+        # third run, see TB.fn).
+        self.translate_seconds = 0.0
         self.compile_seconds = 0.0  # Wasm codegen, compilation, instantiation
         # In the dispatcher and the blocks it runs, helper calls from them included:
         # the rest of a run's time is the host's (interpreted blocks, exits, devices).
@@ -201,10 +203,6 @@ class TB:
         return fn
 
 
-def _free_ir(tb: TB, _code: object) -> None:
-    tb.block = None
-
-
 class RiscvCpu:
     def __init__(
         self,
@@ -221,8 +219,7 @@ class RiscvCpu:
         self.state[st.RES_ADDR] = st.NO_RESERVATION
         self.translator = RiscvTranslator(memory.fetch16)
         self.backend = InterpBackend(self, self.state, memory, st.PC)
-        if jit is None:
-            self.backend.on_code = _free_ir  # nothing will compile it
+        self.backend.on_code = self._function_made
         self.optimize_ir = optimize_ir
         self.config = config or TierConfig()
         self.jit = jit
@@ -265,6 +262,11 @@ class RiscvCpu:
     def translate_block(self, pc: int) -> Block:
         """The IR of the block at pc as translated, before optimization (`-d op` shows it)."""
         return self.translator.translate(pc)
+
+    def _function_made(self, tb: TB, _code: object, seconds: float) -> None:
+        self.stats.translate_seconds += seconds
+        if self.jit is None:
+            tb.block = None  # nothing will compile it
 
     def _translate(self, pc: int) -> TB:
         start = perf_counter()

@@ -273,7 +273,8 @@ class SystemCpu:
         self.stats.tbs_translated += 1
         return tb
 
-    def _function_made(self, tb: TB, code: CodeType) -> None:
+    def _function_made(self, tb: TB, code: CodeType, seconds: float) -> None:
+        self.stats.translate_seconds += seconds
         if tb.key is not None and self.tcache is not None:
             self.tcache.add_code(tb.key, code)  # the next boot binds it at once
         if self.jit is None:
