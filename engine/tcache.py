@@ -118,12 +118,11 @@ class TranslationCache:
         self.misses += 1
         return None
 
-    def store(self, vpc: int, flags: int, code: bytes, ir: bytes,
-              interp_code: CodeType | None) -> BlockKey:  # fmt: skip
-        """Keep a block translated from guest bytes `code`; returns its key."""
+    def store(self, vpc: int, flags: int, code: bytes, ir: bytes) -> BlockKey:
+        """Keep a block translated from guest bytes `code`; returns its key. Its
+        interpreter code, made on a later run, joins it through add_code."""
         key = (vpc, flags, len(code), code_digest(code))
-        record = (*key, ir, marshal.dumps(interp_code) if interp_code is not None else None)
-        self._keep_new(record)
+        self._keep_new((*key, ir, None))
         self.stored += 1
         return key
 

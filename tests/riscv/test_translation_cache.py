@@ -26,7 +26,7 @@ CODE = b"\x13\x05\x15\x00" * 4  # addi a0, a0, 1 (x4)
 def stored(folder: Path, *records: tuple[int, bytes]) -> TranslationCache:
     cache = TranslationCache(folder)
     for vpc, code in records:
-        cache.store(vpc, 0, code, b"ir-" + code, None)
+        cache.store(vpc, 0, code, b"ir-" + code)
     cache.close()
     return TranslationCache(folder)
 
@@ -67,7 +67,7 @@ def test_code_made_after_a_block_was_stored_joins_its_record(tmp_path: Path) -> 
     """A block gets its interpreter function a few runs after it was translated and
     stored; the function's code object is kept with it, for the next run."""
     cache = TranslationCache(tmp_path)
-    key = cache.store(0x1000, 0, CODE, b"ir", None)
+    key = cache.store(0x1000, 0, CODE, b"ir")
     cache.add_code(key, compile("x = 1", "<tb>", "exec"))
     cache.close()
     hit = TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n])

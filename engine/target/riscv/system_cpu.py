@@ -266,8 +266,7 @@ class SystemCpu:
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
-                    # Its interpreter function, if it gets one, joins the record then.
-                    tb.key = self.tcache.store(vpc, flags, guest_bytes, dump_block(block), None)
+                    tb.key = self.tcache.store(vpc, flags, guest_bytes, dump_block(block))
             self.stats.insns_translated += block.n_insns
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
