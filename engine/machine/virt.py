@@ -27,6 +27,7 @@ from engine.hw.virtio.device import VirtioDevice
 from engine.hw.virtio.dma import GuestRam
 from engine.hw.virtio.mmio import VirtioMmio
 from engine.machine import boot
+from engine.machine.pacing import InputPacer
 from engine.machine.virt_dt import (
     VIRT_MEMORY_MAP,
     VIRTIO_COUNT,
@@ -81,10 +82,8 @@ class Console:
     """Where the UART's bytes go and host input comes from (a terminal or pipes).
 
     A paced console's input is not typed by a person but arrives all at once
-    (a pipe): the machine hands it to the guest a line at a time, whenever the
-    guest is waiting for input, so nothing is lost while the guest's shell is
-    still starting (a tty open resets the UART FIFO, and a shell may discard
-    type-ahead when it sets up its terminal).
+    (a pipe): the machine hands it to the guest a line at a time, at its
+    prompts (engine.machine.pacing).
     """
 
     paced = False
@@ -105,7 +104,8 @@ class VirtMachine:
         self.bus = MmioBus()
         self.clint = Clint()
         self.plic = Plic()
-        self.uart = Uart16550(output=console.write)
+        self.pacer = InputPacer()
+        self.uart = Uart16550(output=self._console_output)
         self.finisher = SifiveTest(self._finish)
         for name, device in (("clint", self.clint), ("plic", self.plic), ("uart0", self.uart),
                              ("test", self.finisher)):  # fmt: skip
@@ -120,7 +120,6 @@ class VirtMachine:
         self.exit_status: int | None = None
         self.reset_requested = False
         self.input_open = True
-        self.held_input = bytearray()  # paced console input not yet given to the guest
         self.layout = self._load()
 
     def _create_cpu(self) -> None:
@@ -311,15 +310,19 @@ class VirtMachine:
             if data is None:
                 self.input_open = False
             elif data and self.console.paced:
-                self.held_input += data
+                self.pacer.hold(data)
             elif data:
                 self.uart.receive(data)
         elif timeout:
             time.sleep(timeout)
-        if self.held_input and self._guest_waits_for_input():
-            end = self.held_input.find(b"\n") + 1 or len(self.held_input)
-            self.uart.receive(bytes(self.held_input[:end]))
-            del self.held_input[:end]
+        if self.pacer.held:
+            line = self.pacer.next_line(self._guest_waits_for_input())
+            if line:
+                self.uart.receive(line)
+
+    def _console_output(self, data: bytes) -> None:
+        self.pacer.saw_output(data)
+        self.console.write(data)
 
     def _guest_waits_for_input(self) -> bool:
         """Idle in WFI with the UART's receive interrupt on and nothing unread."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # busybox asks where the cursor is
 
 
 def run_guest(*options: str, commands: str, timeout: int = 900) -> tuple[int, str]:
@@ -20,9 +22,14 @@ def run_guest(*options: str, commands: str, timeout: int = 900) -> tuple[int, st
 
 
 def answer(console: str, command: str) -> str:
-    """The line the guest printed after echoing `command` at its prompt."""
-    lines = [line.strip() for line in console.replace("\r", "").splitlines()]
-    for k, line in enumerate(lines[:-1]):
-        if line.endswith(command):
-            return lines[k + 1]
-    raise AssertionError(f"the guest never echoed {command!r}")
+    """The line the guest printed after echoing `command` at its prompt.
+
+    The last echo counts: a tty also echoes input that arrives while the
+    previous command runs, in the middle of that command's output, and the
+    shell echoes it again at its prompt. (Long commands wrap at the terminal's
+    width, so a tail of one is enough to find it.)"""
+    lines = [ESCAPE.sub("", line).strip() for line in console.replace("\r", "").splitlines()]
+    echoes = [k for k, line in enumerate(lines[:-1]) if line.endswith(command)]
+    if not echoes:
+        raise AssertionError(f"the guest never echoed {command!r}")
+    return lines[echoes[-1] + 1]
