@@ -259,7 +259,9 @@ smode:
     csrrci s3, sstatus, 2   # old value has SIE
     csrr s4, sstatus        # SIE now clear
     li t1, 1 << 18
-    csrs sstatus, t1        # SUM: changes the MMU context, goes through the helper
+    csrs sstatus, t1        # SUM: changes the TB flags, in generated code too
+    li t1, 1 << 19
+    csrs sstatus, t1        # MXR: flushes the TLB, goes through the helper
     csrr s5, sstatus
     li t2, 0x1234
     csrrw s6, sscratch, t2  # plain storage CSRs
@@ -280,10 +282,160 @@ def test_sstatus_and_storage_csrs(tmp_path: Path, mode: str) -> None:
     cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM), mode)
     x = registers(cpu)
     assert x["s3"] & 2 and not x["s4"] & 2
-    assert x["s5"] & (1 << 18)
+    assert x["s5"] & (1 << 18) and x["s5"] & (1 << 19)
     assert (x["s6"], x["s7"]) == (0, 0x1234)
     assert x["s8"] == 0x80001232
     assert x["s9"] >> 63 == 1 and (x["s9"] >> 13) & 3 == 3
+
+
+# S-mode touches a user page (VA 0x40000000, U=1) with SUM clear, set and clear
+# again, by csrs/csrc and by csrw of a saved sstatus, and uses the FPU with FS
+# off and on: generated code makes these writes itself and must leave every
+# following block running under the new MMU context and FP enablement. M-mode
+# logs each trap's cause from 0x80001100 and skips the instruction.
+SUM_FS_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    li s10, 0x80001100      # the trap log
+    li t1, 0x80002000
+    li t2, (0x80000 << 10) | 0xCF
+    sd t2, 16(t1)           # identity gigapage, supervisor RWX
+    li t2, (0x80000 << 10) | 0xD7
+    sd t2, 8(t1)            # VA 0x40000000: the same gigapage, user RW
+    li t1, 0x80001000
+    li t2, 4321
+    sd t2, 0(t1)
+    li t3, (8 << 60) | 0x80002
+    csrw satp, t3
+    li t4, 1 << 11
+    csrs mstatus, t4
+    la t5, smode
+    csrw mepc, t5
+    mret
+smode:
+    li a0, 0x40001000
+    li t1, 1 << 18
+    ld s1, 0(a0)            # SUM clear: load page fault
+    csrs sstatus, t1
+    ld s2, 0(a0)            # SUM set: reads 4321
+    csrc sstatus, t1
+    ld s3, 0(a0)            # cleared: faults again
+    csrr s7, sstatus
+    or t2, s7, t1
+    csrw sstatus, t2        # SUM by a full write
+    ld s4, 0(a0)
+    csrw sstatus, s7        # and back
+    ld s5, 0(a0)            # faults
+    li a1, 0x1122334455667788
+    fmv.d.x ft0, a1         # FS off: illegal instruction
+    li t3, 1 << 13
+    csrs sstatus, t3        # FS initial
+    fmv.d.x ft0, a1
+    fmv.x.d s6, ft0
+    csrr s8, sstatus        # FS dirty now
+    li t3, (3 << 13) | (3 << 9)
+    csrc sstatus, t3        # FS and VS, as Linux's kernel entry does (no V here)
+    fmv.d.x ft1, a1         # off again: illegal
+    ecall
+mtrap:
+    csrr t6, mcause
+    li t5, 9
+    beq t6, t5, done
+    sd t6, 0(s10)
+    addi s10, s10, 8
+    csrr t5, mepc
+    addi t5, t5, 4
+    csrw mepc, t5
+    mret
+done:
+    ecall
+"""
+
+
+def test_sum_and_fs_written_in_generated_code_take_effect_at_once(
+    tmp_path: Path, mode: str
+) -> None:
+    cpu, ram = run(build(tmp_path, SUM_FS_PROGRAM), mode)
+    x = registers(cpu)
+    assert (x["s1"], x["s2"], x["s3"], x["s4"], x["s5"]) == (0, 4321, 0, 4321, 0)
+    assert x["s6"] == 0x1122334455667788
+    assert not x["s7"] & (1 << 18)
+    assert (x["s8"] >> 13) & 3 == 3 and x["s8"] >> 63 == 1
+    traps = [u64(ram, 0x80001100 + 8 * k) for k in range(5)]
+    load_fault, illegal = Cause.LOAD_PAGE_FAULT, Cause.ILLEGAL_INSTRUCTION
+    assert traps == [load_fault, load_fault, load_fault, illegal, illegal]
+    if mode != "interp":  # only M-mode's `csrs mstatus` (MPP) went back to the host
+        assert cpu.stats.exit_causes["halt: mstatus written"] == 1
+
+
+# rdtime in M-mode, then in S-mode while mcounteren.TM is clear (illegal) and
+# set (M-mode sets it on S-mode's ecall), then in U-mode with scounteren.TM clear
+# (illegal). M-mode logs (mcause, mtval) pairs from 0x80001100.
+RDTIME_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    li s10, 0x80001100
+    rdtime s1
+    csrw mcounteren, zero
+    csrw scounteren, zero
+    li t4, 1 << 11
+    csrs mstatus, t4
+    la t5, smode
+    csrw mepc, t5
+    mret
+smode:
+    rdtime s4               # TM clear in mcounteren: illegal
+    ecall                   # M-mode sets mcounteren.TM
+    rdtime s2
+    la t0, umode
+    csrw sepc, t0
+    li t1, 1 << 8
+    csrc sstatus, t1        # SPP = U
+    sret
+umode:
+    rdtime s3               # TM clear in scounteren: illegal
+    ecall
+mtrap:
+    csrr t6, mcause
+    li t5, 8
+    beq t6, t5, done
+    li t5, 9
+    bne t6, t5, log
+    li t5, 2
+    csrw mcounteren, t5
+    j skip
+log:
+    sd t6, 0(s10)
+    csrr t5, mtval
+    sd t5, 8(s10)
+    addi s10, s10, 16
+skip:
+    csrr t5, mepc
+    addi t5, t5, 4
+    csrw mepc, t5
+    mret
+done:
+    ecall
+"""
+
+
+def csrrs(rd: int, csr: int) -> int:
+    """The bits of `csrrs rd, csr, x0` (csrr, rdtime)."""
+    return csr << 20 | 2 << 12 | rd << 7 | 0x73
+
+
+def test_rdtime_honours_the_counter_enables_and_reads_the_clock(tmp_path: Path, mode: str) -> None:
+    cpu, ram = run(build(tmp_path, RDTIME_PROGRAM), mode)
+    x = registers(cpu)
+    log = [u64(ram, 0x80001100 + 8 * k) for k in range(4)]
+    s4, s3 = st.X_NAMES.index("s4"), st.X_NAMES.index("s3")
+    illegal = Cause.ILLEGAL_INSTRUCTION
+    assert log == [illegal, csrrs(s4, 0xC01), illegal, csrrs(s3, 0xC01)]
+    assert x["s4"] == 0 and x["s3"] == 0
+    assert x["s2"] >= x["s1"]  # the interpreter harness's clock stands at 0
+    if mode != "interp":
+        assert x["s2"] > 0
+        assert cpu.stats.host_calls["read_time"] == 2  # M's and S's; the faulting ones never ran
 
 
 def test_device_writes_to_translated_code_discard_it() -> None:
@@ -305,7 +457,7 @@ def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
     causes = cpu.stats.exit_causes
     assert sum(causes.values()) == cpu.stats.exits
     assert causes["exception"] >= 1  # the closing ecall
-    assert causes["halt: mstatus written"] >= 1  # csrs sstatus (SUM) through the helper
+    assert causes["halt: mstatus written"] >= 1  # csrs sstatus (MXR) through the helper
     assert causes["halt: xret"] == 1  # the mret into S-mode
     assert cpu.stats.host_calls["csr"] >= 2 and cpu.stats.host_calls["xret"] == 1
     counters = cpu.stats.as_dict()

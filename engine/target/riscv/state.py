@@ -26,7 +26,10 @@ RES_VALUE = 71  # the value LR loaded (sign-extended for .w)
 PRIV = 72  # 0 U, 1 S, 3 M
 IRQ_LINES = 73  # interrupt-pending bits driven by devices (MSIP, MTIP, MEIP, SEIP)
 EXIT_REQUEST = 74  # nonzero: the host wants the hart to stop at the next block boundary
-TB_FLAGS = 75  # the flags the current privilege and mstatus imply (see translate.tb_flags)
+# The flags the current privilege and mstatus imply (translate.tb_flags) and the
+# ASID: the context TBs are looked up under. The host sets it on every privilege
+# or CSR change it handles; generated code too, when it writes sstatus inline.
+TB_FLAGS = 75
 # The Wasm dispatcher's TB budget, in memory so that a TB looping on itself counts too.
 DISPATCH_BUDGET = 76
 # Bumped by the host whenever it drops compiled-block lookup entries: a TB looping on
@@ -71,6 +74,7 @@ class Globals:
         self.mstatus = make_global("mstatus", CSR_SLOT["mstatus"] * 8)
         self.irq_lines = make_global("irq_lines", IRQ_LINES * 8)
         self.exit_request = make_global("exit_request", EXIT_REQUEST * 8)
+        self.tb_flags = make_global("tb_flags", TB_FLAGS * 8)
         self.csr: dict[str, Temp] = {
             name: make_global(name, slot * 8) for name, slot in CSR_SLOT.items()
         }

@@ -59,7 +59,7 @@ from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
-from engine.target.riscv.translate import RiscvTranslator, tb_flags
+from engine.target.riscv.translate import TB_FLAG_BITS, RiscvTranslator, tb_flags
 from engine.tcache import BlockKey, TranslationCache
 
 # Blocks loaded from the translation cache name their helpers; these modules
@@ -93,7 +93,6 @@ class SystemCpu:
         self.backend = InterpBackend(self, state, mmu, st.PC)
         self.backend.on_code = self._function_made
         self.fetch_mmu = fetch_mmu_index(PRV_M)
-        self.flags = 0
         self.tbs: dict[tuple[int, int, int], TB] = {}  # (paddr, vpc, flags) -> TB
         self.fast: dict[int, TB] = {}  # (vpc << 6) | flags -> TB, flushed with the TLB
         self.page_tbs: dict[int, list[tuple[int, int, int]]] = {}  # physical page -> TB keys
@@ -129,9 +128,15 @@ class SystemCpu:
         priv = s[st.PRIV]
         mstatus = s[st.CSR_SLOT["mstatus"]]
         self.fetch_mmu = fetch_mmu_index(priv)
-        self.flags = tb_flags(priv, data_mmu_index(priv, mstatus), (mstatus & FS) >> FS_SHIFT)
+        flags = tb_flags(priv, data_mmu_index(priv, mstatus), (mstatus & FS) >> FS_SHIFT)
         # The dispatcher's lookup entries are valid for these flags in this address space.
-        s[st.TB_FLAGS] = self.flags | (satp_asid(s[st.CSR_SLOT["satp"]]) << LOOKUP_ASID_SHIFT)
+        s[st.TB_FLAGS] = flags | (satp_asid(s[st.CSR_SLOT["satp"]]) << LOOKUP_ASID_SHIFT)
+
+    @property
+    def flags(self) -> int:
+        """The flags TBs are looked up under now, from the state: generated code
+        changes them itself when it writes sstatus.SUM or FS (system_insns)."""
+        return self.state[st.TB_FLAGS] & TB_FLAG_BITS
 
     def _fetch16(self, vaddr: int) -> int:
         return self.mmu.fetch16(vaddr, self.fetch_mmu)
@@ -168,11 +173,13 @@ class SystemCpu:
         # A translation made tb just now, which flushes the TLB (mark_code_page):
         # walk again rather than file the entry under the wrong context.
         paddr, is_global = self.mmu.fetch_mapping(vpc, self.fetch_mmu)
-        self.jit.set_physical(vpc, paddr, tb.slot, self.flags)
+        context = self.state[st.TB_FLAGS]
+        flags = context & TB_FLAG_BITS
+        self.jit.set_physical(vpc, paddr, tb.slot, flags)
         if not is_global:
-            self.jit.set_lookup(vpc, tb.slot, self.state[st.TB_FLAGS])
+            self.jit.set_lookup(vpc, tb.slot, context)
             return
-        self.jit.set_lookup(vpc, tb.slot, self.flags | LOOKUP_GLOBAL)
+        self.jit.set_lookup(vpc, tb.slot, flags | LOOKUP_GLOBAL)
         where = (paddr >> 12, self.fetch_mmu)
         if self.global_code.setdefault(vpc >> 12, where) != where:
             self.global_code[vpc >> 12] = None  # reached two ways: never vouched for
@@ -229,7 +236,7 @@ class SystemCpu:
         self.mmu.unmark_code_page(page)
 
     def _lookup(self, vpc: int) -> TB:
-        flags = self.flags
+        flags = self.state[st.TB_FLAGS] & TB_FLAG_BITS
         key = (vpc << 6) | flags
         tb = self.fast.get(key)
         if tb is not None:

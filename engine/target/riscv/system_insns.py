@@ -1,18 +1,37 @@
 """System-mode translation of CSR accesses, xRET, WFI and SFENCE.VMA.
 
-Each is a call to a helper that works on the hart (`env`, a SystemCpu), after
+Most are a call to a helper that works on the hart (`env`, a SystemCpu), after
 which the TB ends: a CSR write can change the privilege, the MMU context,
 interrupt enables or FP enablement, all of which later code was translated
-under, and the returns and fences change the pc or the address space.
+under, and the returns and fences change the pc or the address space. The
+CSRs that are plain storage are read and written in generated code, and so is
+sstatus while only its interrupt enables or, in S-mode, SUM and FS change.
 """
 
 from __future__ import annotations
 
 from engine.ir.core import Cond, Exit, Helper, HelperFlags, Type, Value
 from engine.target.riscv import decode as d
-from engine.target.riscv.csr_file import FS, SD, SIE, SPIE, SPP, SSTATUS_MASK
+from engine.target.riscv.csr_file import (
+    CYCLE,
+    FS,
+    FS_SHIFT,
+    MSTATUS_WRITABLE,
+    PRV_M,
+    PRV_S,
+    PRV_U,
+    SD,
+    SIE,
+    SPIE,
+    SPP,
+    SSTATUS_MASK,
+    SUM,
+    TIME,
+)
+from engine.target.riscv.exceptions import Cause
+from engine.target.riscv.mmu import MMU_S, MMU_S_SUM
 from engine.target.riscv.state import GLOBALS as G
-from engine.target.riscv.translate import Ctx
+from engine.target.riscv.translate import FLAGS_FS_SHIFT, FLAGS_MMU_SHIFT, Ctx, tb_flags
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -22,6 +41,10 @@ MRET, SRET, WFI = 0x30200073, 0x10200073, 0x10500073
 
 def _csr(env: object, insn: int, src: int) -> int:
     return env.csr_instruction(insn, src)  # type: ignore[attr-defined]
+
+
+def _read_time(env: object) -> int:
+    return env.csrs.time()  # type: ignore[attr-defined]
 
 
 def _mret(env: object, insn: int) -> None:
@@ -42,6 +65,9 @@ SFENCE_ONE_ASID = 2  # rs2 != x0: one address space, global mappings excepted
 
 
 CSR_HELPER = Helper("csr", _csr, (Type.I64, Type.I64), Type.I64, _SIDE)
+# The clock alone: no state read or written, nothing raised (the translator checks
+# the counter enables), so generated code calls it without syncing registers.
+TIME_HELPER = Helper("read_time", _read_time, (), Type.I64, HelperFlags.NONE)
 XRET_HELPER = Helper("xret", _mret, (Type.I64,), None, _SIDE)
 WFI_HELPER = Helper("wfi", _wfi, (), None, _SIDE)
 SFENCE_HELPER = Helper("sfence_vma", _sfence, (Type.I64,) * 3, None, _SIDE)
@@ -54,10 +80,18 @@ _STORAGE_CSRS = {
     0x342: ("mcause", 3, M64), 0x343: ("mtval", 3, M64),
 }  # fmt: skip
 SSTATUS = 0x100
-# sstatus bits a set/clear may change without leaving generated code: they
-# affect neither translation nor the MMU (a newly enabled pending interrupt is
-# taken when the dispatcher next returns to the host, a bounded delay).
+SSTATUS_WRITABLE = SSTATUS_MASK & MSTATUS_WRITABLE
+# sstatus bits a write may change without leaving generated code: they affect
+# neither translation nor the MMU (a newly enabled pending interrupt is taken
+# when the dispatcher next returns to the host, a bounded delay).
 _QUIET_SSTATUS_BITS = SIE | SPIE | SPP
+# In S-mode, also the bits the TB flags hold: SUM picks the data MMU context
+# and FS enables the FPU. Linux sets and clears SUM around every access to user
+# memory and FS on every FPU save and restore, about 30,000 times a boot; the
+# code writes the new flags to the state itself and the block after it is
+# looked up under them. (MXR stays with the helper: it flushes the TLB.)
+_S_MODE_INLINE_BITS = _QUIET_SSTATUS_BITS | SUM | FS
+assert MMU_S_SUM == MMU_S + 1  # the context is MMU_S plus SUM's bit
 
 
 def _sstatus_view(c: Ctx) -> Value:
@@ -74,6 +108,9 @@ def translate_csr(c: Ctx) -> None:
     # The immediate forms carry their operand in the rs1 field.
     src: Value = src_field if f3 & 4 else c.gpr(src_field)
     writes = op == 1 or src_field != 0
+    if csr == TIME and not writes:
+        _read_time_csr(c)
+        return
     storage = _STORAGE_CSRS.get(csr)
     if storage is not None and c.priv >= storage[1]:
         name, _level, mask = storage
@@ -84,24 +121,52 @@ def translate_csr(c: Ctx) -> None:
             b.mov(reg, b.and_(new, mask))
         c.set_gpr(rd, old)
         return
-    if csr == SSTATUS and c.priv >= 1 and op != 1:
-        _sstatus_set_or_clear(c, op, src, writes)
+    if csr == SSTATUS and c.priv >= PRV_S:
+        _sstatus_access(c, op, src, writes)
         return
     _csr_by_helper(c, src)
 
 
-def _sstatus_set_or_clear(c: Ctx, op: int, src: Value, writes: bool) -> None:
-    """csrrs/csrrc on sstatus: inline when only quiet bits change, the helper otherwise."""
+def _read_time_csr(c: Ctx) -> None:
+    """rdtime, which Linux runs about 40,000 times a boot: the counter enables are
+    checked inline and the TB goes on, with the clock read by a light helper."""
+    b = c.b
+    if c.priv != PRV_M:
+        enabled = G.csr["mcounteren"]
+        if c.priv == PRV_U:
+            enabled = b.and_(enabled, G.csr["scounteren"])
+        allowed = b.label()
+        b.brcond(Cond.NE, b.and_(enabled, 1 << (TIME - CYCLE)), 0, allowed)
+        c.raise_exception(Cause.ILLEGAL_INSTRUCTION, c.raw)
+        b.set_label(allowed)
+    c.set_gpr(d.rd(c.insn), b.call(TIME_HELPER))
+
+
+def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
+    """csrrw/csrrs/csrrc on sstatus: inline when only the bits that may change in
+    generated code change (the helper does the rest)."""
     b, i = c.b, c.insn
+    inline_bits = _S_MODE_INLINE_BITS if c.priv == PRV_S else _QUIET_SSTATUS_BITS
     result = b.temp()
     done, slow = b.label(), b.label()
     if writes:
-        b.brcond(Cond.NE, b.and_(src, M64 ^ _QUIET_SSTATUS_BITS), 0, slow)
+        # A writable bit outside inline_bits would change? (Linux's kernel entry
+        # clears SUM, FS and VS in one csrc; VS is not writable here: no V.)
+        outside = b.xor(src, G.mstatus) if op == 1 else src
+        b.brcond(Cond.NE, b.and_(outside, SSTATUS_WRITABLE & ~inline_bits), 0, slow)
     b.mov(result, _sstatus_view(c))
     if writes:
-        new = b.or_(G.mstatus, src) if op == 2 else b.and_(G.mstatus, b.not_(src))
+        bits = b.and_(src, SSTATUS_WRITABLE)
+        if op == 1:
+            new = b.or_(b.and_(G.mstatus, M64 ^ SSTATUS_WRITABLE), bits)
+        elif op == 2:
+            new = b.or_(G.mstatus, bits)
+        else:
+            new = b.and_(G.mstatus, b.not_(bits))
         b.mov(G.mstatus, new)
-        if op == 2:
+        if c.priv == PRV_S:
+            _write_s_mode_flags(c)
+        if op != 3:  # SIE may have been set
             _exit_if_interrupt_pending(c)
     b.br(done)
     b.set_label(slow)
@@ -109,8 +174,18 @@ def _sstatus_set_or_clear(c: Ctx, op: int, src: Value, writes: bool) -> None:
     b.mov(result, b.call(CSR_HELPER, i, src))
     b.set_label(done)
     c.set_gpr(d.rd(i), result)
-    c.goto(c.next_pc)
+    c.goto(c.next_pc)  # looked up under the flags now in force
     c.ended = True
+
+
+def _write_s_mode_flags(c: Ctx) -> None:
+    """The TB flags of S-mode under the new mstatus (what refresh_flags would set)."""
+    b = c.b
+    sum_bit = b.and_(b.shr(G.mstatus, SUM.bit_length() - 1), 1)
+    fs = b.and_(b.shr(G.mstatus, FS_SHIFT), 3)
+    fields = b.or_(b.shl(b.add(sum_bit, MMU_S), FLAGS_MMU_SHIFT), b.shl(fs, FLAGS_FS_SHIFT))
+    kept = b.and_(G.tb_flags, M64 ^ tb_flags(0, 3, 3))  # the privilege and the ASID
+    b.mov(G.tb_flags, b.or_(kept, fields))
 
 
 def _exit_if_interrupt_pending(c: Ctx) -> None:

@@ -21,9 +21,14 @@ MAX_INSNS = 256
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
+# A system-mode TB's flags: the privilege, the data MMU context and mstatus.FS.
+FLAGS_MMU_SHIFT, FLAGS_FS_SHIFT = 2, 4
+TB_FLAG_BITS = 0x3F
+
+
 def tb_flags(priv: int, mmu_idx: int, fs: int) -> int:
     """The translation-time facts a system-mode TB depends on, packed into its cache key."""
-    return priv | (mmu_idx << 2) | (fs << 4)
+    return priv | (mmu_idx << FLAGS_MMU_SHIFT) | (fs << FLAGS_FS_SHIFT)
 
 
 @dataclass
