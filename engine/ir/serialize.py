@@ -76,18 +76,52 @@ def load_block(data: bytes) -> Block:
     if fmt != FORMAT:
         raise SerializeError(f"block format {fmt}, expected {FORMAT}")
     block = Block(pc, labels=labels, n_insns=n_insns, size=size)
-    block.temps = [Temp(i, _TYPES[ty], name) for i, (ty, name) in enumerate(temps)]
-    label_objs = [Label(i) for i in range(labels)]
-    decoder = _Decoder(block.temps, label_objs)
-    decode = decoder.decode
+    block.temps = locals_ = [Temp(i, _TYPES[ty], name) for i, (ty, name) in enumerate(temps)]
+    labels_ = [Label(i) for i in range(labels)]
+    # A warm boot reads tens of thousands of blocks (those that never got an
+    # interpreter function): every argument is decoded inline, and globals and
+    # enum members come from one dict by their encoded tuple.
+    shared = _SHARED
+    opcodes = _OPCODES
+    out = []
     try:
-        block.ops = [
-            Op(_OPCODES[opc], *[decode(a) if type(a) is tuple else a for a in args])
-            for opc, args in ops
-        ]
-    except (IndexError, KeyError, AttributeError, ImportError, ValueError) as exc:
+        for opc, args in ops:
+            decoded = []
+            for a in args:
+                if type(a) is tuple:
+                    tag = a[0]
+                    if tag == _LOCAL:
+                        a = locals_[a[1]]
+                    elif tag == _LABEL:
+                        a = labels_[a[1]]
+                    else:
+                        a = shared[a] if a in shared else _decode_shared(a)
+                decoded.append(a)
+            out.append(Op(opcodes[opc], *decoded))
+    except (IndexError, KeyError, AttributeError, ImportError, ValueError, TypeError) as exc:
         raise SerializeError(f"block at {pc:#x} refers to something unknown: {exc}") from None
+    block.ops = out
     return block
+
+
+# Encoded globals and enum members -> the object each stands for. One Temp per
+# state slot serves every loaded block, as translated ones share theirs.
+_SHARED: dict[tuple, object] = {}
+
+
+def _decode_shared(item: tuple) -> object:
+    tag = item[0]
+    if tag == _GLOBAL:
+        name, offset, ty = item[1:]
+        obj: object = Temp(-1, _TYPES[ty], name, offset)
+    elif tag == _ENUM:
+        obj = _enum_class(item[1], item[2])(item[3])
+    elif tag == _HELPER:
+        return HELPERS[item[1]]  # looked up each time: a name may be registered anew
+    else:
+        raise KeyError(f"tag {tag}")
+    _SHARED[item] = obj
+    return obj
 
 
 def _encode_rare(arg: object) -> object:
@@ -104,26 +138,6 @@ def _encode_rare(arg: object) -> object:
     raise SerializeError(f"cannot serialize IR argument {arg!r}")
 
 
-class _Decoder:
-    def __init__(self, temps: list[Temp], labels: list[Label]) -> None:
-        self.temps = temps
-        self.labels = labels
-
-    def decode(self, item: tuple) -> object:
-        tag = item[0]
-        if tag == _LOCAL:
-            return self.temps[item[1]]
-        if tag == _GLOBAL:
-            return _global(item[1], item[2], item[3])
-        if tag == _ENUM:
-            return _enum_class(item[1], item[2])(item[3])
-        if tag == _LABEL:
-            return self.labels[item[1]]
-        if tag == _HELPER:
-            return HELPERS[item[1]]
-        raise KeyError(f"tag {tag}")
-
-
 def _enum_class(module: str, name: str) -> type:
     key = (module, name)
     cls = _ENUM_CLASSES.get(key)
@@ -135,15 +149,3 @@ def _enum_class(module: str, name: str) -> type:
             raise KeyError(f"{module}.{name} is not an enum")
         _ENUM_CLASSES[key] = cls
     return cls
-
-
-_GLOBALS: dict[tuple[str, int, int], Temp] = {}
-
-
-def _global(name: str, offset: int, ty: int) -> Temp:
-    """One Temp per state slot, shared by all loaded blocks, as translated ones share theirs."""
-    key = (name, offset, ty)
-    temp = _GLOBALS.get(key)
-    if temp is None:
-        temp = _GLOBALS[key] = Temp(-1, _TYPES[ty], name, offset)
-    return temp
