@@ -104,25 +104,44 @@ def u64(ram: memoryview, paddr: int) -> int:
     return struct.unpack_from("<Q", ram, paddr - RAM)[0]
 
 
-SV39_PROGRAM = """
-    la t0, mtrap
-    csrw mtvec, t0
-    # Root table at 0x80002000. Entry 2: the gigapage at 0x80000000, identity,
-    # RWX with A and D. Entry 1: VA 0x40000000 aliases the same gigapage, RW,
-    # without A/D, so the walker must set them.
-    li t1, 0x80002000
-    li t2, (0x80000 << 10) | 0xCF
-    sd t2, 16(t1)
-    li t2, (0x80000 << 10) | 0x07
-    sd t2, 8(t1)
-    li t3, (8 << 60) | 0x80002
-    csrw satp, t3
+# mret into S-mode at label `smode` (clobbers t4, t5).
+INTO_S_MODE = """
     li t4, 1 << 11
     csrs mstatus, t4
     la t5, smode
     csrw mepc, t5
     mret
 smode:
+"""
+
+
+def sv39_into_s_mode(alias_flags: int) -> str:
+    """Assembly: Sv39 on with the root table at 0x80002000, whose entry 2 maps the
+    gigapage at 0x80000000 to itself (supervisor RWX, A and D set) and entry 1
+    aliases it at VA 0x40000000 with PTE flags `alias_flags`; then mret into
+    S-mode at label `smode` (clobbers t1-t5)."""
+    return (
+        f"""
+    li t1, 0x80002000
+    li t2, (0x80000 << 10) | 0xCF
+    sd t2, 16(t1)
+    li t2, (0x80000 << 10) | {alias_flags:#x}
+    sd t2, 8(t1)
+    li t3, (8 << 60) | 0x80002
+    csrw satp, t3
+"""
+        + INTO_S_MODE
+    )
+
+
+# The alias is RW without A/D, so the walker must set them.
+SV39_PROGRAM = (
+    """
+    la t0, mtrap
+    csrw mtvec, t0
+"""
+    + sv39_into_s_mode(0x07)
+    + """\
     li a0, 0x40001000
     li a1, 1234
     sd a1, 0(a0)
@@ -150,6 +169,7 @@ done:
     sd t2, 24(t1)
     ecall
 """
+)
 
 
 def test_sv39_translation_faults_and_traps(tmp_path: Path, mode: str) -> None:
@@ -288,31 +308,47 @@ def test_sstatus_and_storage_csrs(tmp_path: Path, mode: str) -> None:
     assert x["s9"] >> 63 == 1 and (x["s9"] >> 13) & 3 == 3
 
 
+def logging_trap_handler(first: str = "") -> str:
+    """M-mode's `mtrap`: an ecall from U- or S-mode ends the program; any other trap
+    is logged as (mcause, mtval) from s10 on and the trapping instruction skipped.
+    `first` runs before that with the cause in t6; it may `j skip`."""
+    return f"""
+mtrap:
+    csrr t6, mcause
+{first}
+    li t5, 8
+    beq t6, t5, done
+    li t5, 9
+    beq t6, t5, done
+    sd t6, 0(s10)
+    csrr t5, mtval
+    sd t5, 8(s10)
+    addi s10, s10, 16
+skip:
+    csrr t5, mepc
+    addi t5, t5, 4
+    csrw mepc, t5
+    mret
+done:
+    ecall
+"""
+
+
 # S-mode touches a user page (VA 0x40000000, U=1) with SUM clear, set and clear
 # again, by csrs/csrc and by csrw of a saved sstatus, and uses the FPU with FS
 # off and on: generated code makes these writes itself and must leave every
-# following block running under the new MMU context and FP enablement. M-mode
-# logs each trap's cause from 0x80001100 and skips the instruction.
-SUM_FS_PROGRAM = """
+# following block running under the new MMU context and FP enablement.
+SUM_FS_PROGRAM = (
+    """
     la t0, mtrap
     csrw mtvec, t0
     li s10, 0x80001100      # the trap log
-    li t1, 0x80002000
-    li t2, (0x80000 << 10) | 0xCF
-    sd t2, 16(t1)           # identity gigapage, supervisor RWX
-    li t2, (0x80000 << 10) | 0xD7
-    sd t2, 8(t1)            # VA 0x40000000: the same gigapage, user RW
     li t1, 0x80001000
     li t2, 4321
     sd t2, 0(t1)
-    li t3, (8 << 60) | 0x80002
-    csrw satp, t3
-    li t4, 1 << 11
-    csrs mstatus, t4
-    la t5, smode
-    csrw mepc, t5
-    mret
-smode:
+"""
+    + sv39_into_s_mode(0xD7)
+    + """\
     li a0, 0x40001000
     li t1, 1 << 18
     ld s1, 0(a0)            # SUM clear: load page fault
@@ -337,19 +373,9 @@ smode:
     csrc sstatus, t3        # FS and VS, as Linux's kernel entry does (no V here)
     fmv.d.x ft1, a1         # off again: illegal
     ecall
-mtrap:
-    csrr t6, mcause
-    li t5, 9
-    beq t6, t5, done
-    sd t6, 0(s10)
-    addi s10, s10, 8
-    csrr t5, mepc
-    addi t5, t5, 4
-    csrw mepc, t5
-    mret
-done:
-    ecall
 """
+    + logging_trap_handler()
+)
 
 
 def test_sum_and_fs_written_in_generated_code_take_effect_at_once(
@@ -361,7 +387,7 @@ def test_sum_and_fs_written_in_generated_code_take_effect_at_once(
     assert x["s6"] == 0x1122334455667788
     assert not x["s7"] & (1 << 18)
     assert (x["s8"] >> 13) & 3 == 3 and x["s8"] >> 63 == 1
-    traps = [u64(ram, 0x80001100 + 8 * k) for k in range(5)]
+    traps = [u64(ram, 0x80001100 + 16 * k) for k in range(5)]
     load_fault, illegal = Cause.LOAD_PAGE_FAULT, Cause.ILLEGAL_INSTRUCTION
     assert traps == [load_fault, load_fault, load_fault, illegal, illegal]
     if mode != "interp":  # only M-mode's `csrs mstatus` (MPP) went back to the host
@@ -369,23 +395,21 @@ def test_sum_and_fs_written_in_generated_code_take_effect_at_once(
 
 
 # rdtime in M-mode, then in S-mode while mcounteren.TM is clear (illegal) and
-# set (M-mode sets it on S-mode's ecall), then in U-mode with scounteren.TM clear
-# (illegal). M-mode logs (mcause, mtval) pairs from 0x80001100.
-RDTIME_PROGRAM = """
+# set (M-mode sets it on S-mode's ebreak), then in U-mode with scounteren.TM
+# clear (illegal).
+RDTIME_PROGRAM = (
+    """
     la t0, mtrap
     csrw mtvec, t0
     li s10, 0x80001100
     rdtime s1
     csrw mcounteren, zero
     csrw scounteren, zero
-    li t4, 1 << 11
-    csrs mstatus, t4
-    la t5, smode
-    csrw mepc, t5
-    mret
-smode:
+"""
+    + INTO_S_MODE
+    + """\
     rdtime s4               # TM clear in mcounteren: illegal
-    ecall                   # M-mode sets mcounteren.TM
+    ebreak                  # M-mode sets mcounteren.TM
     rdtime s2
     la t0, umode
     csrw sepc, t0
@@ -395,28 +419,17 @@ smode:
 umode:
     rdtime s3               # TM clear in scounteren: illegal
     ecall
-mtrap:
-    csrr t6, mcause
-    li t5, 8
-    beq t6, t5, done
-    li t5, 9
-    bne t6, t5, log
+"""
+    + logging_trap_handler(
+        """
+    li t5, 3                # S-mode's ebreak: set mcounteren.TM
+    bne t6, t5, 1f
     li t5, 2
     csrw mcounteren, t5
     j skip
-log:
-    sd t6, 0(s10)
-    csrr t5, mtval
-    sd t5, 8(s10)
-    addi s10, s10, 16
-skip:
-    csrr t5, mepc
-    addi t5, t5, 4
-    csrw mepc, t5
-    mret
-done:
-    ecall
-"""
+1:"""
+    )
+)
 
 
 def csrrs(rd: int, csr: int) -> int:
