@@ -145,16 +145,19 @@ def _read_time_csr(c: Ctx) -> None:
 def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
     """csrrw/csrrs/csrrc on sstatus: inline when only the bits that may change in
     generated code change (the helper does the rest)."""
-    b, i = c.b, c.insn
+    b, i, rd = c.b, c.insn, d.rd(c.insn)
     inline_bits = _S_MODE_INLINE_BITS if c.priv == PRV_S else _QUIET_SSTATUS_BITS
-    result = b.temp()
+    # Linux's csrs/csrc of SUM and FS discard the old value (rd = x0): no view then,
+    # which the interpreter tiers would otherwise compute on every run.
+    result = b.temp() if rd else None
     done, slow = b.label(), b.label()
     if writes:
         # A writable bit outside inline_bits would change? (Linux's kernel entry
         # clears SUM, FS and VS in one csrc; VS is not writable here: no V.)
         outside = b.xor(src, G.mstatus) if op == 1 else src
         b.brcond(Cond.NE, b.and_(outside, SSTATUS_WRITABLE & ~inline_bits), 0, slow)
-    b.mov(result, _sstatus_view(c))
+    if result is not None:
+        b.mov(result, _sstatus_view(c))
     if writes:
         bits = b.and_(src, SSTATUS_WRITABLE)
         if op == 1:
@@ -171,9 +174,12 @@ def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
     b.br(done)
     b.set_label(slow)
     c.store_pc()
-    b.mov(result, b.call(CSR_HELPER, i, src))
+    old = b.call(CSR_HELPER, i, src)
+    if result is not None:
+        b.mov(result, old)
     b.set_label(done)
-    c.set_gpr(d.rd(i), result)
+    if result is not None:
+        c.set_gpr(rd, result)
     c.goto(c.next_pc)  # looked up under the flags now in force
     c.ended = True
 
