@@ -20,9 +20,12 @@ Pyodide on the interpreter tier, the page walks in Python and device DMA.
 
 Calls cross Python -> JavaScript -> Wasm and back through small JavaScript
 wrappers made once per function, which turn i64 values into BigInt and back
-(the JS API insists on BigInt for i64 and Number for i32). Exceptions raised
-by Python host functions unwind through Wasm as JavaScript errors; Pyodide
-hands the original Python exception back to the Python caller.
+(the JS API insists on BigInt for i64 and Number for i32). An exception
+raised by a Python host function is kept aside while a plain JavaScript error
+unwinds the Wasm frames, and the caller of the export raises it again: letting
+it cross into JavaScript itself makes Pyodide format its traceback, about a
+millisecond each time, and a boot has hundreds of page faults raised in
+helpers.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ _GLUE = r"""
     : t === "i32" ? `Number(BigInt.asIntN(32, BigInt(${expr})))` : expr;
   const names = (n) => Array.from({length: n}, (_, i) => `a${i}`);
   const small = (v) => v <= 0x1fffffffffffffn && v >= -0x1fffffffffffffn ? Number(v) : v;
+  const raised = new Error("a Python host function raised");
   return {
     memory64Available() {
       // A module that only declares a 64-bit memory: valid iff the engine has memory64.
@@ -77,12 +81,15 @@ _GLUE = r"""
     table(size) { return new WebAssembly.Table({element: "anyfunc", initial: size}); },
     globalI32(value) { return new WebAssembly.Global({value: "i32", mutable: false}, value); },
     // A host function as Wasm sees it: i64 arguments arrive as BigInt and go to
-    // Python unsigned; the result goes back as BigInt (i64) or Number (i32).
+    // Python unsigned; the result goes back as BigInt (i64) or Number (i32). A
+    // string from Python means it raised (JsHost keeps the exception): throw.
     hostFunction(fn, params, result) {
       const args = names(params.length);
       const call = `fn(${args.map((a, i) => asPython(params[i], a)).join(", ")})`;
-      const body = result ? `return ${asWasm(result, call)};` : `${call};`;
-      return new Function("fn", "small", `return (${args.join(", ")}) => { ${body} };`)(fn, small);
+      const back = result ? `return ${asWasm(result, "r")};` : "";
+      const body = `const r = ${call}; if (typeof r === "string") throw raised; ${back}`;
+      return new Function("fn", "small", "raised", `return (${args.join(", ")}) => { ${body} };`)(
+        fn, small, raised);
     },
     // An exported Wasm function as Python calls it.
     caller(func, params) {
@@ -207,10 +214,12 @@ class JsHost:
     moving_base = True  # a memory is a region of the heap, wherever Python allocated it
 
     def __init__(self, memory64: bool = False) -> None:
-        from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
+        from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
         self._glue = _glue()
         self._create_proxy, self._to_js = create_proxy, to_js
+        self._js_exception = JsException
+        self.raised: BaseException | None = None  # by a host function, until its export's caller
         self.supports_memory64 = self.memory64_available()
         if memory64 and not wasm64_available():
             raise HostError(wasm64_refusal(self.supports_memory64))
@@ -272,7 +281,7 @@ class JsHost:
     ) -> Any:
         if len(results) > 1 or any(t not in ("i32", "i64") for t in (*params, *results)):
             raise ValueError(f"unsupported host function type {list(params)} -> {list(results)}")
-        proxy = self._create_proxy(_plain_ints(fn, params))
+        proxy = self._create_proxy(_host_side(fn, params, self))
         self._proxies.append(proxy)
         return self._glue.hostFunction(
             proxy, self._to_js(list(params)), results[0] if results else None
@@ -286,7 +295,19 @@ class JsHost:
 
     def export(self, instance: JsInstance, name: str) -> Callable[..., int]:
         params, _results = instance.signatures[name]
-        return self._glue.caller(getattr(instance.js.exports, name), self._to_js(list(params)))
+        call = self._glue.caller(getattr(instance.js.exports, name), self._to_js(list(params)))
+        host, js_exception = self, self._js_exception
+
+        def export(*args: int) -> int:
+            try:
+                return call(*args)
+            except js_exception:
+                raised, host.raised = host.raised, None
+                if raised is None:
+                    raise  # a trap, or JavaScript's own error
+                raise raised from None
+
+        return export
 
     def exported(self, instance: JsInstance, name: str) -> Any:
         return getattr(instance.js.exports, name)
@@ -297,13 +318,26 @@ class JsHost:
             raise ValueError(str(message))
 
 
-def _plain_ints(fn: Callable[..., Any], params: Sequence[str]) -> Callable[..., Any]:
-    """fn with its i64 arguments made plain ints (see the glue's `small`)."""
-    if "i64" not in params:
-        return fn
+_RAISED = "raised"  # what a host function returns to the glue in place of raising
+
+
+def _host_side(fn: Callable[..., Any], params: Sequence[str], host: JsHost) -> Callable[..., Any]:
+    """fn as the glue calls it: its i64 arguments made plain ints (see the glue's
+    `small`), and an exception kept in `host.raised` rather than raised into
+    JavaScript (see the module docstring)."""
     names = [f"a{k}" for k in range(len(params))]
     given = [f"int({a})" if t == "i64" else a for a, t in zip(names, params, strict=True)]
-    return eval(f"lambda {', '.join(names)}: fn({', '.join(given)})", {"fn": fn, "int": int})
+    source = (
+        f"def call({', '.join(names)}):\n"
+        f"    try:\n"
+        f"        return fn({', '.join(given)})\n"
+        f"    except BaseException as exc:\n"
+        f"        host.raised = exc\n"
+        f"        return RAISED\n"
+    )
+    namespace = {"fn": fn, "int": int, "host": host, "RAISED": _RAISED}
+    exec(source, namespace)
+    return namespace["call"]
 
 
 def wasm64_refusal(memory64_available: bool) -> str:

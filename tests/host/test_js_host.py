@@ -34,6 +34,8 @@ WAT = """
 
 CHECK = """
 import json
+import sys
+import traceback
 from engine.host.js_host import JsHost, HostError
 
 M64 = (1 << 64) - 1
@@ -58,8 +60,9 @@ def mix(a, b, c):
     return a ^ b
 class Boom(Exception):
     pass
+BOOM = Boom("from Python")
 def boom():
-    raise Boom("from Python")
+    raise BOOM
 inst = host.instantiate(wasm, [memory, host.function(["i64", "i64", "i32"], ["i64"], mix),
                                host.function([], [], boom), host.global_i32(1234)])
 id64, low32, via = (host.export(inst, n) for n in ("id64", "low32", "via"))
@@ -70,11 +73,23 @@ for v in edges:
     seen.clear()
     got = via(v, 5, signed32(v))
     callbacks.append(seen == [(v & M64, 5, signed32(v))] and got == signed64(v ^ 5))
+formatted = []  # tracebacks Pyodide formats: one per exception that crosses into JavaScript
+def watch(frame, event, arg):
+    code = frame.f_code
+    in_traceback = code.co_filename.endswith("traceback.py")
+    if event == "call" and in_traceback and "exception" in code.co_name:
+        formatted.append(code.co_name)
+sys.setprofile(watch)
 try:
     host.export(inst, "raise")()
     raised = "nothing"
 except Boom as e:
-    raised = "Boom: " + str(e)
+    raised = "Boom: " + str(e) + (" (the very one)" if e is BOOM else " (another)")
+    frames = [f.name for f in traceback.extract_tb(e.__traceback__)]
+    raised += "" if "boom" in frames else " (no tb)"
+# Nothing of it lingers: the next call through the same functions is clean.
+raised_after = getattr(host, "raised", None) is None and via(6, 5, 0) == 3
+sys.setprofile(None)
 try:
     host.export(inst, "trap")()
     trapped = False
@@ -92,6 +107,7 @@ except HostError as e:
 from engine.host.choice import resolve_wasm_mode
 print(json.dumps({
     "roundtrip": roundtrip, "callbacks": callbacks, "raised": raised, "trapped": trapped,
+    "raised_after": raised_after, "formatted": len(formatted),
     "aligned": base % 65536 == 0, "import": [least, most], "peeked": peeked, "poked": poked,
     "memory64": host.memory64_available(), "refusal": refusal,
     "instances": host.modules_instantiated, "global": host.export(inst, "first")(),
@@ -145,8 +161,11 @@ def test_values_exceptions_and_memory_cross_like_on_wasmtime(tmp_path: Path) -> 
     assert all(got["callbacks"]), "host functions must see i64 unsigned and i32 signed"
     # Not Pyodide's JsBigInt, whose arithmetic runs in Python about 9x slower.
     assert got["kinds"] == ["int"], "host functions must get plain ints"
-    assert got["raised"] == "Boom: from Python"
-    assert got["trapped"]
+    # The exception object itself, with the frame that raised it in its traceback.
+    assert got["raised"] == "Boom: from Python (the very one)"
+    assert got["raised_after"]
+    assert got["formatted"] == 0, "an exception crossing into JavaScript formats a traceback"
+    assert got["trapped"], "a Wasm trap still comes back as the engine's error"
     assert got["aligned"] and got["peeked"] == 0x1122334455667788
     assert got["poked"] == (1 << 64) - 2
     least, most = got["import"]
@@ -171,7 +190,7 @@ def test_node24_runs_wasm64_with_guest_ram_apart_from_the_heap(tmp_path: Path) -
     node24 = str(node24_binary())
     got = run_check(tmp_path, node=node24)
     assert got["memory64"] is True and got["refusal"] is None and got["auto"] == "wasm64"
-    assert all(got["callbacks"]) and got["raised"] == "Boom: from Python"
+    assert all(got["callbacks"]) and got["raised"] == "Boom: from Python (the very one)"
     (tmp_path / "ram.wasm").write_bytes(wasmtime.wat2wasm(RAM_WAT))
     ram = json.loads(run_in_pyodide(RAM_CHECK, tmp_path, node=node24).strip().splitlines()[-1])
     assert ram["apart"] is True and ram["size"] == 2 << 16 and ram["import"] == [2, 2]
