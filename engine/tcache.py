@@ -78,7 +78,7 @@ ModuleRecord = tuple[str, bytes, tuple[str, ...], tuple[BlockKey | None, ...]]
 
 class Hit(NamedTuple):
     ir: bytes
-    code: CodeType | None  # the interpreter's function body, if it was kept
+    code: bytes | None  # the interpreter's function body (marshalled), if it was kept
     key: BlockKey
 
 
@@ -109,14 +109,20 @@ class TranslationCache:
             current = code_at(size)
             if current is not None and code_digest(current) == digest:
                 self.hits += 1
-                key = (vpc, flags, size, digest)
-                try:
-                    return Hit(ir, marshal.loads(code) if code is not None else None, key)
-                except (ValueError, EOFError, TypeError):
-                    self.rejected += 1
-                    return Hit(ir, None, key)
+                return Hit(ir, code, (vpc, flags, size, digest))
         self.misses += 1
         return None
+
+    def code_object(self, hit: Hit) -> CodeType | None:
+        """The hit's interpreter code, unmarshalled only when asked for: a block that
+        an earlier run compiled to Wasm never needs it."""
+        if hit.code is None:
+            return None
+        try:
+            return marshal.loads(hit.code)
+        except (ValueError, EOFError, TypeError):
+            self.rejected += 1
+            return None
 
     def store(self, vpc: int, flags: int, code: bytes, ir: bytes) -> BlockKey:
         """Keep a block translated from guest bytes `code`; returns its key. Its

@@ -70,8 +70,23 @@ def test_code_made_after_a_block_was_stored_joins_its_record(tmp_path: Path) -> 
     key = cache.store(0x1000, 0, CODE, b"ir")
     cache.add_code(key, compile("x = 1", "<tb>", "exec"))
     cache.close()
-    hit = TranslationCache(tmp_path).lookup(0x1000, 0, lambda n: CODE[:n])
+    again = TranslationCache(tmp_path)
+    hit = again.lookup(0x1000, 0, lambda n: CODE[:n])
     assert hit is not None and hit.ir == b"ir" and hit.code is not None
+    namespace: dict[str, int] = {}
+    exec(again.code_object(hit), namespace)  # unmarshalled only when asked for
+    assert namespace["x"] == 1
+
+
+def test_damaged_code_is_rejected_and_the_block_keeps_its_ir(tmp_path: Path) -> None:
+    cache = TranslationCache(tmp_path)
+    key = cache.store(0x1000, 0, CODE, b"ir")
+    cache.add_code(key, compile("x = 1", "<tb>", "exec"))
+    hit = cache.lookup(0x1000, 0, lambda n: CODE[:n])
+    assert hit is not None
+    damaged = hit._replace(code=hit.code[:5])
+    assert cache.code_object(damaged) is None and cache.rejected == 1
+    assert damaged.ir == b"ir"
 
 
 def test_a_record_with_code_wins_over_one_without(tmp_path: Path) -> None:

@@ -298,9 +298,10 @@ class SystemCpu:
             return tb
         tb = TB(vpc, None, self.backend, ir=hit.ir)  # its IR is read if it gets hot
         tb.key = hit.key
-        if hit.code is not None and self.config.tier != "wasm":
+        code = self.tcache.code_object(hit) if self.config.tier != "wasm" else None
+        if code is not None:
             try:
-                tb._fn = self.backend.bind(hit.code)
+                tb._fn = self.backend.bind(code)
             except ValueError:
                 return None  # calls a helper this engine no longer has
         elif tb.block is None:  # the IR is needed now, to compile or to interpret
