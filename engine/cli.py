@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.host.choice import resolve_wasm_mode
-from engine.target.riscv.cpu import TierConfig
+from engine.target.riscv.cpu import BOOT_THRESHOLD, TierConfig
 
 USER_USAGE = """\
 usage: wasmemu user [options] PROGRAM [ARGS...]
@@ -203,7 +203,7 @@ def _trace_translations(process: object) -> None:
     cpu.translate_block = traced
 
 
-RUN_USAGE = """\
+RUN_USAGE = f"""\
 usage: wasmemu run [options]
 
 Boot a RISC-V machine (like qemu-system-riscv64 -M virt -nographic). With no
@@ -233,7 +233,7 @@ options:
                      wasmemu cache folder's tcache/; safe to delete), or not at all
   --tier TIER        auto (default), wasm or interp, as for wasmemu user
   --wasm MODE        auto (default), wasm64 or wasm32, as for wasmemu user
-  --tb-threshold N   executions before a block is compiled (default 50)
+  --tb-threshold N   executions before a block is compiled (default {BOOT_THRESHOLD})
   -h, --help         show this help
 
 On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
@@ -250,7 +250,7 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
     args = list(argv)
     files: dict[str, str] = {}
     config = MachineConfig()
-    tiers = TierChoice()
+    tiers = TierChoice(threshold=BOOT_THRESHOLD)
     devices = DeviceRequests()
     stats_file: str | None = None
     tcache: str | None = ""  # "": the default folder
@@ -363,6 +363,8 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
             counters["seconds"] = time.perf_counter() - start
             counters["wasm"] = None if host is None else config.wasm
             counters["ram_apart"] = machine.ram_apart
+            counters["tier"] = config.tier.tier
+            counters["tb_threshold"] = config.tier.threshold
             if machine.cpu.jit is not None:  # kept modules are reused only under the same one
                 counters["code_identity"] = machine.cpu.jit.code_identity
             with open(stats_file, "w") as f:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.target.riscv.cpu import BOOT_THRESHOLD
 from tests.machine.guest import answer
 from tests.pyodide_harness import require_node
 from wasmemu_images.cache import cache_root
@@ -81,6 +82,7 @@ def test_node24_boots_the_default_guest_on_wasm64(bundle: Path) -> None:
     stats.unlink()
     assert ran["wasm"] == "wasm64", "Node 24 has memory64 and multi-memory: auto is wasm64"
     assert ran["ram_apart"], "under Pyodide, wasm64 keeps guest RAM in a memory of its own"
+    assert (ran["tier"], ran["tb_threshold"]) == ("auto", BOOT_THRESHOLD), "the boot's own policy"
 
 
 def test_wasm64_is_refused_in_words_without_memory64(bundle: Path) -> None:

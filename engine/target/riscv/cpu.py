@@ -35,6 +35,12 @@ TIERS = ("interp", "wasm", "auto")
 # the blocks a Debian boot translates, 29% run once and 8% twice; a function
 # costs about as much to make as ten evaluations (docs/performance.md).
 EVALUATED_RUNS = 2
+# A booted machine compiles every block that runs twice (`wasmemu run`; user mode
+# keeps TierConfig's 50). What a boot compiles, the next boot loads already
+# compiled from the translation cache, so an early compile pays back in every
+# later boot; and the first boot itself was not slower, since blocks that run
+# a few times then never get an interpreter function (docs/performance.md).
+BOOT_THRESHOLD = 2
 DISPATCH_BUDGET = 1 << 20
 # Reported in exc_cause when run() stopped because the host asked (not a guest trap).
 HOST_INTERRUPT = 1 << 16
