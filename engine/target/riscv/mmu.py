@@ -8,7 +8,8 @@ option, as QEMU does), with the PTE write done only when it changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 from engine.target.riscv import state as st
 from engine.target.riscv.csr_file import MPP, MPP_SHIFT, MPRV, MXR, PRV_M, PRV_S, PRV_U, SUM
@@ -55,6 +56,31 @@ class Walker:
         self.s = state
         self.load64 = load64
         self.store64 = store64
+
+    @contextlib.contextmanager
+    def remembering_reads(self) -> Iterator[None]:
+        """Walks inside read each PTE once: for many walks in a row while nothing else
+        can change the tables, such as a full fence's check of every page of kernel
+        code, which shares the same few PTEs (each read a JavaScript call under
+        Pyodide's wasm64). A/D bits a walk sets are remembered as written."""
+        load, store = self.load64, self.store64
+        seen: dict[int, int] = {}
+
+        def remembered(paddr: int) -> int:
+            value = seen.get(paddr)
+            if value is None:
+                value = seen[paddr] = load(paddr)
+            return value
+
+        def written(paddr: int, value: int) -> None:
+            store(paddr, value)
+            seen[paddr] = value
+
+        self.load64, self.store64 = remembered, written
+        try:
+            yield
+        finally:
+            self.load64, self.store64 = load, store
 
     def translate(self, vaddr: int, access: int, mmu_idx: int) -> tuple[int, int]:
         """Physical address of vaddr, and the protection the page grants (PTE_R|W|X bits,

@@ -151,7 +151,8 @@ class SystemCpu:
         per page of global code with entries tells whether it still maps there."""
         self._flush_translations()
         if self.jit is not None:
-            kept = self.jit.retain_pages(self._global_code_stayed)
+            with self.mmu.walker.remembering_reads():  # no guest store until it is done
+                kept = self.jit.retain_pages(self._global_code_stayed)
             self.global_code = {page: self.global_code[page] for page in kept}
 
     def _global_code_stayed(self, vpage: int) -> bool:
