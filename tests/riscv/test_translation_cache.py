@@ -42,12 +42,30 @@ def test_a_hit_needs_the_same_pc_flags_and_bytes(tmp_path: Path) -> None:
     assert (cache.hits, cache.misses) == (1, 4)
 
 
-def test_damaged_segments_are_dropped_not_trusted(tmp_path: Path) -> None:
+def flip_near_the_end(data: bytearray) -> bytearray:
+    data[-3] ^= 0xFF
+    return data
+
+
+def flip_one_bit_in_the_middle(data: bytearray) -> bytearray:
+    data[len(data) // 2] ^= 0x10
+    return data
+
+
+def flip_the_checksum(data: bytearray) -> bytearray:
+    data[len(tcache_module.MAGIC)] ^= 0x01
+    return data
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [flip_near_the_end, flip_one_bit_in_the_middle, flip_the_checksum, lambda d: d[:-1]],
+    ids=["byte-near-end", "bit-in-middle", "checksum", "truncated"],
+)
+def test_damaged_segments_are_dropped_not_trusted(tmp_path: Path, damage) -> None:
     cache = stored(tmp_path, (0x1000, CODE))
     [segment] = list(cache.folder.glob("*.seg"))
-    data = bytearray(segment.read_bytes())
-    data[-3] ^= 0xFF
-    segment.write_bytes(bytes(data))
+    segment.write_bytes(bytes(damage(bytearray(segment.read_bytes()))))
     again = TranslationCache(tmp_path)
     assert again.lookup(0x1000, 0, lambda n: CODE[:n]) is None
     assert not segment.exists()
