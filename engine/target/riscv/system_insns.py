@@ -147,11 +147,18 @@ def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
     generated code change (the helper does the rest)."""
     b, i, rd = c.b, c.insn, d.rd(c.insn)
     inline_bits = _S_MODE_INLINE_BITS if c.priv == PRV_S else _QUIET_SSTATUS_BITS
+    # csrsi/csrci (Linux's interrupt enable and disable) set or clear a known mask:
+    # what it may change is decided here, not on every run.
+    may_change = src if isinstance(src, int) and op != 1 else M64
+    if writes and may_change != M64 and may_change & SSTATUS_WRITABLE & ~inline_bits:
+        _csr_by_helper(c, src)
+        return
     # Linux's csrs/csrc of SUM and FS discard the old value (rd = x0): no view then,
     # which the interpreter tiers would otherwise compute on every run.
     result = b.temp() if rd else None
-    done, slow = b.label(), b.label()
-    if writes:
+    checked = writes and may_change == M64  # which bits change is known only at run time
+    if checked:
+        done, slow = b.label(), b.label()
         # A writable bit outside inline_bits would change? (Linux's kernel entry
         # clears SUM, FS and VS in one csrc; VS is not writable here: no V.)
         outside = b.xor(src, G.mstatus) if op == 1 else src
@@ -159,7 +166,7 @@ def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
     if result is not None:
         b.mov(result, _sstatus_view(c))
     if writes:
-        bits = b.and_(src, SSTATUS_WRITABLE)
+        bits = src & SSTATUS_WRITABLE if isinstance(src, int) else b.and_(src, SSTATUS_WRITABLE)
         if op == 1:
             new = b.or_(b.and_(G.mstatus, M64 ^ SSTATUS_WRITABLE), bits)
         elif op == 2:
@@ -167,17 +174,18 @@ def _sstatus_access(c: Ctx, op: int, src: Value, writes: bool) -> None:
         else:
             new = b.and_(G.mstatus, b.not_(bits))
         b.mov(G.mstatus, new)
-        if c.priv == PRV_S:
+        if c.priv == PRV_S and may_change & (SUM | FS):
             _write_s_mode_flags(c)
         if op != 3:  # SIE may have been set
             _exit_if_interrupt_pending(c)
-    b.br(done)
-    b.set_label(slow)
-    c.store_pc()
-    old = b.call(CSR_HELPER, i, src)
-    if result is not None:
-        b.mov(result, old)
-    b.set_label(done)
+    if checked:
+        b.br(done)
+        b.set_label(slow)
+        c.store_pc()
+        old = b.call(CSR_HELPER, i, src)
+        if result is not None:
+            b.mov(result, old)
+        b.set_label(done)
     if result is not None:
         c.set_gpr(rd, result)
     c.goto(c.next_pc)  # looked up under the flags now in force
