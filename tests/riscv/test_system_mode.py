@@ -451,6 +451,118 @@ def test_rdtime_honours_the_counter_enables_and_reads_the_clock(tmp_path: Path, 
         assert cpu.stats.host_calls["read_time"] == 2  # M's and S's; the faulting ones never ran
 
 
+# One block after the jump: a0 is used often enough to live in a Wasm local (and
+# is no constant the optimizer could fold); the doubleword at
+# 0x80001ffc crosses a page, so both accesses take the host's slow path.
+SLOW_PATH_PROGRAM = """
+    li s2, 0x80001ffc
+    li t0, 0x1122334455667788
+    li a0, 5
+    li s5, 1
+    j 1f
+1:
+    add a0, a0, s5
+    xor a0, a0, s6
+    sd t0, 0(s2)
+    add a0, a0, s5
+    ld a1, 0(s2)
+    add a0, a0, s5
+    add a2, a1, a0
+    ecall
+"""
+
+
+def test_registers_held_in_locals_survive_the_slow_paths(tmp_path: Path, mode: str) -> None:
+    """The host's slow path never writes a guest register, so generated code does
+    not reload them after it: values written before and after both stay exact."""
+    cpu, ram = run(build(tmp_path, SLOW_PATH_PROGRAM), mode)
+    x = registers(cpu)
+    assert u64(ram, 0x80001FFC) == 0x1122334455667788
+    assert (x["a0"], x["a1"], x["a2"]) == (8, 0x1122334455667788, 0x1122334455667788 + 8)
+    if mode != "interp":
+        assert cpu.stats.host_calls["slow_store"] == 1 and cpu.stats.host_calls["slow_load"] == 1
+
+
+# a0 is written in a local (as above), then a load faults in the host's slow path (nothing
+# is mapped at address 8): the trap handler must find a0 in the state.
+FAULT_IN_SLOW_PATH_PROGRAM = """
+    la t0, mtrap
+    csrw mtvec, t0
+    li a0, 5
+    li s5, 1
+    li s2, 8
+    j 1f
+1:
+    add a0, a0, s5
+    xor a0, a0, s6
+    add a0, a0, s5
+    ld a1, 0(s2)
+    ecall
+mtrap:
+    mv s3, a0
+    csrr s4, mcause
+    ecall
+"""
+
+
+def test_a_fault_in_the_slow_path_sees_the_registers_written_before_it(
+    tmp_path: Path, mode: str
+) -> None:
+    cpu, _ram = run(build(tmp_path, FAULT_IN_SLOW_PATH_PROGRAM), mode)
+    x = registers(cpu)
+    assert x["s4"] == Cause.LOAD_ACCESS_FAULT
+    assert x["s3"] == 7
+
+
+def defined_functions(wasm: bytes) -> int:
+    """How many functions a module defines: its function section's count."""
+    pos = 8
+    while pos < len(wasm):
+        section, pos = wasm[pos], pos + 1
+        size, pos = leb(wasm, pos)
+        if section == 3:
+            return leb(wasm, pos)[0]
+        pos += size
+    return 0
+
+
+def leb(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte, pos = data[pos], pos + 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def test_a_module_has_one_tlb_miss_function_per_kind_of_access() -> None:
+    """Every guest access inlines only the TLB hit; its miss path (the Wasm walk,
+    then the host) is a function of the module, shared by the accesses of its kind."""
+    from engine.ir.builder import Builder
+    from engine.ir.core import MemOp
+    from engine.machine.console import PipeConsole
+    from engine.machine.virt import MachineConfig, VirtMachine
+    from engine.target.riscv.cpu import TierConfig
+    from engine.target.riscv.state import GLOBALS as G
+
+    config = MachineConfig(ram_size=16 << 20, bios=b"\x73\x00\x00\x00",
+                           tier=TierConfig(tier="wasm"))  # fmt: skip
+    jit = VirtMachine(config, PipeConsole()).cpu.jit
+    blocks = []
+    for pc in (RAM, RAM + 0x100):
+        b = Builder(pc)
+        for r in range(5, 11):
+            b.mov(G.x[r], b.load(G.x[r], MemOp.SIZE_64))  # six loads of one kind
+        b.store(G.x[5], G.x[6], MemOp.SIZE_32)
+        b.store(G.x[7], G.x[8], MemOp.SIZE_32)
+        b.goto_tb(pc + 4)
+        blocks.append(b.block)
+    wasm, _helpers = jit.build_module(blocks)
+    support = 4  # the three high multiplies and the chain function
+    assert defined_functions(wasm) == support + len(blocks) + 2  # a load miss, a store miss
+
+
 def test_device_writes_to_translated_code_discard_it() -> None:
     """DMA (a disk read landing on code) must drop translations like a store by the hart."""
     ram = memoryview(bytearray(1 << 20))

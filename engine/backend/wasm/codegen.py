@@ -172,16 +172,29 @@ class SupportFunctions:
     """Indices of functions the code calls besides helpers: the 64-bit high multiplies
     Wasm lacks, and (system mode) the softmmu slow paths imported from the host; and
     of the imported i32 global holding Layout.base, for a relocatable layout; and of
-    the module's chain function."""
+    the module's chain function; and of the TLB miss functions (`miss`), which follow
+    the TB functions from index `misses_from`."""
 
     def __init__(
         self, muluh: int, mulsh: int, mulsuh: int, slow_load: int = -1, slow_store: int = -1,
-        refill: int = -1, base_global: int = -1, chain: int = -1,
+        refill: int = -1, base_global: int = -1, chain: int = -1, misses_from: int = -1,
     ) -> None:  # fmt: skip
         self.muluh, self.mulsh, self.mulsuh = muluh, mulsh, mulsuh
         self.slow_load, self.slow_store, self.refill = slow_load, slow_store, refill
         self.base_global = base_global
         self.chain = chain  # chain_function's: every exit to a pc tail-calls it
+        self.misses_from = misses_from
+        # (access, memop, mmu) of each miss function asked for, in index order.
+        self.misses: dict[tuple[int, int, int], int] = {}
+
+    def miss(self, access: int, memop: MemOp, mmu: int) -> int:
+        """The index of the module's miss function for this kind of access, made once
+        per module (softmmu_miss_function) however many accesses call it."""
+        kind = (access, int(memop), mmu)
+        index = self.misses.get(kind)
+        if index is None:
+            index = self.misses[kind] = self.misses_from + len(self.misses)
+        return index
 
 
 def _muluh_body() -> Code:
@@ -353,6 +366,43 @@ def chain_function(
     c.op(Op.END)
     c.i32_const(Exit.NEXT).op(Op.END)
     return locals_, c
+
+
+def softmmu_miss_function(
+    layout: Layout, support: SupportFunctions, access: int, memop: MemOp, mmu: int
+) -> tuple[list[ValType], Code]:
+    """What a guest load (access 0) or store (1) does when its TLB entry does not match:
+    the Wasm page walk may fill the entry, then the access goes to RAM as on a hit;
+    otherwise (a page crossing, a fault, a device) the host's slow path does it.
+
+    Load: (addr, entry, pc) -> value; store: (addr, entry, value, pc), where entry is
+    the address of the TLB entry the access indexed (the walk fills that very entry).
+    One per kind per module: inline, this path was two thirds of every access site's
+    code, all of it for Cranelift and V8 to compile and little of it ever run.
+    """
+    addr, entry, value = 0, 1, 2
+    pc = 3 if access else 2
+    c, ram = Code(), layout.softmmu.ram_memory
+    c.get(addr).i64_const(0xFFF).op(Op.I64_AND)
+    c.i64_const(0x1000 - memop.size).op(Op.I64_LE_U)  # only the host splits a page crossing
+    c.block(Op.IF, ValType.I32)
+    c.get(addr).i32_const(access).i32_const(mmu).call(support.refill)
+    c.op(Op.ELSE).i32_const(0).op(Op.END)
+    c.block(Op.IF)
+    c.get(addr).get(entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
+    if not layout.ram_memory64:
+        c.op(Op.I32_WRAP_I64)
+    if access:
+        c.get(value).mem(_STORE[memop & ~MemOp.SIGN], 0, memory=ram)
+    else:
+        c.mem(_LOAD[memop], 0, memory=ram)
+    c.op(Op.RETURN).op(Op.END)
+    c.get(addr)
+    if access:
+        c.get(value)
+    c.i64_const(int(memop)).i64_const(mmu).get(pc)
+    c.call(support.slow_store if access else support.slow_load)
+    return [], c.op(Op.END)
 
 
 class FunctionCompiler(Addressing):
@@ -665,16 +715,6 @@ class FunctionCompiler(Addressing):
         if not self.layout.ram_memory64:
             c.op(Op.I32_WRAP_I64)
 
-    def _refill(self, access: int, mmu: int, size: int) -> None:
-        """On a miss: the Wasm page walk may fill the entry (i32 1), unless the access
-        crosses a page, which only the host splits."""
-        c = self.code
-        c.get(self.scratch_addr).i64_const(0xFFF).op(Op.I64_AND)
-        c.i64_const(0x1000 - size).op(Op.I64_LE_U)
-        c.block(Op.IF, ValType.I32)
-        c.get(self.scratch_addr).i32_const(access).i32_const(mmu).call(self.support.refill)
-        c.op(Op.ELSE).i32_const(0).op(Op.END)
-
     def softmmu_load(self, addr: Value, memop: MemOp, mmu: int) -> None:
         c = self.code
         self._tlb_lookup(addr, memop.size, mmu, 0)
@@ -682,40 +722,34 @@ class FunctionCompiler(Addressing):
         self._tlb_host_address()
         c.mem(_LOAD[memop], 0, memory=self.layout.softmmu.ram_memory)
         c.op(Op.ELSE)
-        self._refill(0, mmu, memop.size)
-        c.block(Op.IF, ValType.I64)
-        self._tlb_host_address()
-        c.mem(_LOAD[memop], 0, memory=self.layout.softmmu.ram_memory)
-        c.op(Op.ELSE)
-        self.store_registers()  # the host's slow path may raise, or reach a device
-        c.get(self.scratch_addr).i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
-        c.call(self.support.slow_load)
-        self.load_registers()
+        self._miss(0, memop, mmu)
         c.op(Op.END)
-        c.op(Op.END)
+
+    def _miss(self, access: int, memop: MemOp, mmu: int) -> None:
+        """Call the module's miss function (softmmu_miss_function) for this access.
+
+        The host's slow path it may end in can raise (a fault handler reads the
+        state) or reach a device, so the registers written so far go to the state
+        first. It never writes a guest register, so the locals stay valid after it:
+        reloading them at every access site made modules a fifth larger."""
+        c = self.code
+        self.store_registers()
+        c.get(self.scratch_addr).get(self.scratch_entry)
+        if access:
+            c.get(self.scratch_value)
+        c.i64_const(self.insn_pc).call(self.support.miss(access, memop, mmu))
 
     def softmmu_store(self, value: Value, addr: Value, memop: MemOp, mmu: int) -> None:
         c = self.code
         self.push(value)
         c.set(self.scratch_value)
-        c.block()  # done
         self._tlb_lookup(addr, memop.size, mmu, 8)
-        c.op(Op.I32_EQZ)
-        c.block(Op.IF)  # miss: try the Wasm walk, then the host
-        self._refill(1, mmu, memop.size)
-        c.op(Op.I32_EQZ)
         c.block(Op.IF)
-        self.store_registers()
-        c.get(self.scratch_addr).get(self.scratch_value)
-        c.i64_const(int(memop)).i64_const(mmu).i64_const(self.insn_pc)
-        c.call(self.support.slow_store)
-        self.load_registers()
-        c.br(Op.BR, 2)  # to done: skip the fast store below
-        c.op(Op.END)
-        c.op(Op.END)
         self._tlb_host_address()
         c.get(self.scratch_value)
         c.mem(_STORE[memop], 0, memory=self.layout.softmmu.ram_memory)
+        c.op(Op.ELSE)
+        self._miss(1, memop, mmu)
         c.op(Op.END)
 
     def _mul_high(self, opc: Opc, a: Value, b: Value, t: Type) -> None:

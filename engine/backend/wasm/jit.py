@@ -29,6 +29,7 @@ from engine.backend.wasm.codegen import (
     Layout,
     SupportFunctions,
     chain_function,
+    softmmu_miss_function,
     support_bodies,
 )
 from engine.backend.wasm.encoder import Code, Module, Op, ValType
@@ -54,7 +55,7 @@ from engine.backend.wasm.physical import (
 )
 from engine.backend.wasm.walker import add_refill
 from engine.host.base import WasmHost
-from engine.ir.core import Block, Helper, Opc
+from engine.ir.core import Block, Helper, MemOp, Opc
 
 EXIT_HALT = 2  # the host asked the dispatcher to stop (Exit.HALT)
 EXIT_MISS = 3  # the dispatcher found no compiled TB for pc
@@ -390,8 +391,9 @@ class WasmJit:
         tb_type = m.type((), (ValType.I32,))
         first = m.imported_funcs
         support = SupportFunctions(
-            first, first + 1, first + 2, slow_load, slow_store, refill, base, first + 3
-        )
+            first, first + 1, first + 2, slow_load, slow_store, refill, base, first + 3,
+            misses_from=first + 4 + len(blocks),
+        )  # fmt: skip
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
             m.function(binary, SUPPORT_LOCALS[name], bodies[name])
@@ -402,7 +404,18 @@ class WasmJit:
             locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
             funcs.append(m.function(tb_type, locals_, code))
         m.elements_at_global(first_slot, funcs)
+        self._add_miss_functions(m, support)
         return m.encode(), helpers
+
+    def _add_miss_functions(self, m: Module, support: SupportFunctions) -> None:
+        """The TLB miss functions the batch's functions asked for, after them."""
+        addr = self.layout.addr_type
+        load_type = m.type((ValType.I64, addr, ValType.I64), (ValType.I64,))
+        store_type = m.type((ValType.I64, addr, ValType.I64, ValType.I64), ())
+        for (access, memop, mmu), index in support.misses.items():
+            locals_, body = softmmu_miss_function(self.layout, support, access, MemOp(memop), mmu)
+            made = m.function(store_type if access else load_type, locals_, body)
+            assert made == index, "miss functions are numbered in the order they are made"
 
     def compile(self, blocks: Sequence[Block]) -> list[int]:
         """Compile and instantiate a batch; returns the table slot of each block."""
