@@ -22,7 +22,13 @@ class ValType(IntEnum):
     FUNCREF = 0x70
 
 
+# A cold boot encodes millions of indices, offsets and constants, most of them small.
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
+
+
 def uleb(n: int) -> bytes:
+    if 0 <= n < 128:
+        return _ONE_BYTE[n]
     if n < 0:
         raise ValueError("unsigned LEB128 of a negative number")
     out = bytearray()
@@ -37,6 +43,8 @@ def uleb(n: int) -> bytes:
 
 
 def sleb(n: int) -> bytes:
+    if -64 <= n < 64:
+        return _ONE_BYTE[n & 0x7F]
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -176,6 +184,9 @@ ALIGN = {
 BLOCK_VOID = 0x40
 
 
+_MEMARGS: dict[tuple[int, int, int | None, int], bytes] = {}
+
+
 class Code:
     """The instruction bytes of one function body (without its locals)."""
 
@@ -200,7 +211,10 @@ class Code:
 
     def local(self, opcode: Op, index: int) -> Code:
         self.buf.append(opcode)
-        self.buf += uleb(index)
+        if index < 128:
+            self.buf.append(index)
+        else:
+            self.buf += uleb(index)
         return self
 
     def get(self, index: int) -> Code:
@@ -240,13 +254,17 @@ class Code:
 
         Memory 0 keeps the classic memarg; another memory (multi-memory) sets bit
         6 of the alignment field and names its index before the offset."""
-        self.buf.append(opcode)
-        flags = ALIGN[opcode] if align is None else align
-        if memory:
-            self.buf += uleb(flags | 0x40) + uleb(memory)
-        else:
-            self.buf += uleb(flags)
-        self.buf += uleb(offset)
+        key = (opcode, offset, align, memory)
+        encoded = _MEMARGS.get(key)
+        if encoded is None:
+            flags = ALIGN[opcode] if align is None else align
+            if memory:
+                encoded = bytes((opcode,)) + uleb(flags | 0x40) + uleb(memory) + uleb(offset)
+            else:
+                encoded = bytes((opcode,)) + uleb(flags) + uleb(offset)
+            if len(_MEMARGS) < 4096:  # state slots and small offsets: a few hundred in all
+                _MEMARGS[key] = encoded
+        self.buf += encoded
         return self
 
     def bytes(self) -> bytes:
