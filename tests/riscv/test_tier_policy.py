@@ -85,3 +85,34 @@ def test_a_block_is_evaluated_on_its_first_runs_and_then_gets_its_function(
     records = {r[:4]: r for rs in machine.tcache.index.values() for r in rs}
     assert {tb.key for tb in with_function} == {k for k, r in records.items() if r[5] is not None}
     machine.close()
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+@pytest.mark.parametrize(("threshold", "evaluated"), [(2, "while queued"), (50, "first runs")])
+def test_a_block_waiting_to_be_compiled_is_evaluated_before_it_gets_a_function(
+    tmp_path: Path, threshold: int, evaluated: str
+) -> None:
+    """At a boot's threshold of 2 the loop's block is queued for compilation on its
+    second run, long before a batch is full: a function made then would serve only
+    the runs until that batch compiles, so it is evaluated up to
+    EVALUATED_WHILE_QUEUED times first. At user mode's 50 it gets its function
+    after EVALUATED_RUNS evaluations, as it would before being queued."""
+    from engine.machine.console import PipeConsole
+    from engine.machine.virt import MachineConfig, VirtMachine
+    from engine.target.riscv.cpu import TierConfig
+
+    bios = build(tmp_path, COUNTDOWN_PROGRAM.replace("li t0, 10", "li t0, 15"))
+    tier = TierConfig(tier="auto", threshold=threshold)
+    machine = VirtMachine(MachineConfig(ram_size=64 << 20, bios=bios, tier=tier), PipeConsole())
+    run_until_ecall(machine.cpu)
+    (loop,) = [tb for tb in machine.cpu.tbs.values() if tb.count == 15]
+    assert loop.slot is None  # still waiting: the batch never filled
+    assert loop._fn is not None  # its last runs were interpreted
+    expected = {
+        "while queued": cpu_module.EVALUATED_WHILE_QUEUED,
+        "first runs": cpu_module.EVALUATED_RUNS,
+    }
+    assert loop.evaluated == expected[evaluated]
+    once = [tb for tb in machine.cpu.tbs.values() if tb.count == 1]
+    assert once and all(tb._fn is None and tb.evaluated == 1 for tb in once)
+    machine.close()

@@ -35,6 +35,11 @@ TIERS = ("interp", "wasm", "auto")
 # the blocks a Debian boot translates, 29% run once and 8% twice; a function
 # costs about as much to make as ten evaluations (docs/performance.md).
 EVALUATED_RUNS = 2
+# Evaluations a block may have in all once it waits in the compile queue: it is
+# compiled with the next batch, so a function made now would serve only the few
+# runs until then. At the boot's threshold of 2 the rule made 16,000 functions
+# in a first boot, half of them for four runs or fewer (docs/performance.md).
+EVALUATED_WHILE_QUEUED = 10
 # A booted machine compiles every block that runs twice (`wasmemu run`; user mode
 # keeps TierConfig's 50). What a boot compiles, the next boot loads already
 # compiled from the translation cache, so an early compile pays back in every
@@ -72,6 +77,7 @@ class CompileQueue:
         tb.count += 1
         if tb.count == max(config.threshold, 1):
             self.queue.append(tb)
+            tb.evaluations = EVALUATED_WHILE_QUEUED  # unless it has its function already
         if not self.queue:
             return None
         self.since_queued += 1
@@ -159,13 +165,18 @@ class TB:
     Its first EVALUATED_RUNS runs evaluate the IR (engine.backend.evaluate);
     the interpreter function is made for the run after, so the many blocks
     that run only once or twice never pay for one, and TBs that the Wasm tier
-    compiles before they ever run never need one. A block from the persistent
+    compiles before they ever run never need one. A block queued for
+    compilation before it has a function is evaluated up to
+    EVALUATED_WHILE_QUEUED times. A block from the persistent
     translation cache keeps its IR serialized until something asks for it: most
     of them never get hot enough to be compiled, and a warm boot would otherwise
     spend seconds rebuilding IR that nothing reads.
     """
 
-    __slots__ = ("_block", "_fn", "_ir", "backend", "count", "evaluated", "key", "pc", "slot")
+    __slots__ = (
+        "_block", "_fn", "_ir", "backend", "count", "evaluated", "evaluations", "key", "pc",
+        "slot",
+    )  # fmt: skip
 
     def __init__(
         self, pc: int, block: Block | None, backend: InterpBackend, ir: bytes | None = None
@@ -177,6 +188,7 @@ class TB:
         self._fn: Callable[[], int] | None = None
         self.count = 0
         self.evaluated = 0  # runs on the IR evaluator
+        self.evaluations = EVALUATED_RUNS  # how many before it gets a function
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
         # What it was made from, when a persistent cache keeps it.
         self.key: BlockKey | None = None
@@ -202,7 +214,7 @@ class TB:
         fn = self._fn
         if fn is None:
             block = self.block
-            if self.evaluated < EVALUATED_RUNS and block is not None:
+            if self.evaluated < self.evaluations and block is not None:
                 self.evaluated += 1
                 return partial(self.backend.evaluate, block)
             fn = self._fn = self.backend.function(self, block)
