@@ -576,6 +576,30 @@ def test_device_writes_to_translated_code_discard_it() -> None:
     assert discarded == [code_page]
 
 
+def test_code_bytes_come_from_a_page_copy_that_writes_to_the_page_drop() -> None:
+    """The translation cache compares blocks with a copy of their code page, taken
+    once the page is write-tracked; a store by the hart or a device's DMA drops it."""
+    ram = memoryview(bytearray(1 << 20))
+    state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
+    mmu = SoftMmu(state, ram, RAM, NoDevices())
+    cpu = SystemCpu(state, mmu, time=lambda: 0)
+    block = RAM + 0x1010
+    ram[0x1010:0x1014] = b"\x13\x05\x10\x00"
+    assert cpu._code_bytes(block, 4) == b"\x13\x05\x10\x00"
+    assert not cpu.code_snapshots  # not write-tracked yet: read directly
+    mmu.mark_code_page(block >> 12)
+    assert cpu._code_bytes(block, 4) == b"\x13\x05\x10\x00"
+    assert list(cpu.code_snapshots) == [block >> 12]
+    mmu.phys_write(block, 4, 0x00200513)  # the hart's store
+    assert cpu._code_bytes(block, 4) == b"\x13\x05\x20\x00"
+    mmu.mark_code_page(block >> 12)
+    assert cpu._code_bytes(block, 4) == b"\x13\x05\x20\x00"
+    mmu.before_ram_write(block >> 12, block >> 12)  # a device's DMA
+    ram[0x1010:0x1014] = b"\x13\x05\x30\x00"
+    assert cpu._code_bytes(block, 4) == b"\x13\x05\x30\x00"
+    assert cpu._code_bytes(RAM + 0xFFE, 4) is None  # crosses a page: never a block
+
+
 def test_every_return_to_python_is_counted_by_cause(tmp_path: Path) -> None:
     """--stats says why generated code returned to Python and which helpers it called."""
     cpu, _ram = run(build(tmp_path, SSTATUS_PROGRAM), "wasm64")

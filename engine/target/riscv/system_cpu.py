@@ -67,6 +67,8 @@ from engine.tcache import BlockKey, TranslationCache
 from engine.target.riscv import fp_helpers, system  # noqa: F401  isort: skip
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
+# Pages of code kept as bytes for translation cache lookups (16 MiB at most).
+MAX_CODE_SNAPSHOTS = 4096
 
 
 class SystemCpu:
@@ -100,6 +102,11 @@ class SystemCpu:
         # Virtual pages of global code with lookup entries -> (physical page, fetch MMU
         # index) they were made through, or None if not one place (see flush_tlb).
         self.global_code: dict[int, tuple[int, int] | None] = {}
+        # Copies of code pages, for the translation cache to compare blocks with: a
+        # warm boot looks up 81,000 blocks on a few thousand pages, and under
+        # Pyodide with wasm64 every read of guest RAM is a call into JavaScript.
+        # Only pages marked as code are copied, as only their writes are noticed.
+        self.code_snapshots: dict[int, bytes] = {}
         mmu.on_code_write = self.invalidate_code_page
         self.stats = Stats()
         if jit is not None:
@@ -216,6 +223,7 @@ class SystemCpu:
         self.fast_by_page.clear()
         self.page_tbs.clear()
         self.queue.clear()
+        self.code_snapshots.clear()
         for page in list(self.mmu.code_pages):
             self.mmu.unmark_code_page(page)
         if self.jit is not None:
@@ -224,6 +232,7 @@ class SystemCpu:
 
     def invalidate_code_page(self, page: int) -> None:
         """A store is about to change physical page `page`: drop the TBs made from it."""
+        self.code_snapshots.pop(page, None)
         for key in self.page_tbs.pop(page, ()):
             tb = self.tbs.pop(key, None)
             if tb is None:
@@ -334,10 +343,20 @@ class SystemCpu:
 
     def _code_bytes(self, paddr: int, size: int) -> bytes | None:
         """Guest RAM at [paddr, paddr + size) if the block lies within one page of RAM."""
+        ram = self.mmu.ram
         off = paddr - self.mmu.ram_base
-        if size <= 0 or (paddr & 0xFFF) + size > 0x1000 or not 0 <= off <= len(self.mmu.ram) - size:
+        if size <= 0 or (paddr & 0xFFF) + size > 0x1000 or not 0 <= off <= len(ram) - size:
             return None
-        return bytes(self.mmu.ram[off : off + size])
+        page = paddr >> 12
+        snapshot = self.code_snapshots.get(page)
+        if snapshot is None:
+            if page not in self.mmu.code_pages:
+                return bytes(ram[off : off + size])
+            if len(self.code_snapshots) >= MAX_CODE_SNAPSHOTS:
+                self.code_snapshots.clear()
+            start = off & ~0xFFF
+            snapshot = self.code_snapshots[page] = bytes(ram[start : start + 0x1000])
+        return snapshot[paddr & 0xFFF : (paddr & 0xFFF) + size]
 
     # -- execution -------------------------------------------------------------------------
     def request_exit(self, reason: str) -> None:
