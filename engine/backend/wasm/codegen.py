@@ -368,6 +368,14 @@ def chain_function(
     return locals_, c
 
 
+def push_ram_address(c: Code, layout: Layout, addr: int, entry: int) -> None:
+    """Push where guest address `addr` (an i64 local) is in RAM's memory, by the TLB
+    entry at the address in local `entry`, which matched it."""
+    c.get(addr).get(entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
+    if not layout.ram_memory64:
+        c.op(Op.I32_WRAP_I64)
+
+
 def softmmu_miss_function(
     layout: Layout, support: SupportFunctions, access: int, memop: MemOp, mmu: int
 ) -> tuple[list[ValType], Code]:
@@ -389,11 +397,9 @@ def softmmu_miss_function(
     c.get(addr).i32_const(access).i32_const(mmu).call(support.refill)
     c.op(Op.ELSE).i32_const(0).op(Op.END)
     c.block(Op.IF)
-    c.get(addr).get(entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
-    if not layout.ram_memory64:
-        c.op(Op.I32_WRAP_I64)
+    push_ram_address(c, layout, addr, entry)
     if access:
-        c.get(value).mem(_STORE[memop & ~MemOp.SIGN], 0, memory=ram)
+        c.get(value).mem(_STORE[memop], 0, memory=ram)
     else:
         c.mem(_LOAD[memop], 0, memory=ram)
     c.op(Op.RETURN).op(Op.END)
@@ -710,10 +716,7 @@ class FunctionCompiler(Addressing):
         c.op(Op.I64_EQ)
 
     def _tlb_host_address(self) -> None:
-        c = self.code
-        c.get(self.scratch_addr).get(self.scratch_entry).mem(Op.I64_LOAD, 16).op(Op.I64_ADD)
-        if not self.layout.ram_memory64:
-            c.op(Op.I32_WRAP_I64)
+        push_ram_address(self.code, self.layout, self.scratch_addr, self.scratch_entry)
 
     def softmmu_load(self, addr: Value, memop: MemOp, mmu: int) -> None:
         c = self.code
