@@ -24,13 +24,15 @@ class Type(IntEnum):
     F32 = 2
     F64 = 3
 
-    @property
-    def bits(self) -> int:
-        return 32 if self in (Type.I32, Type.F32) else 64
+    # Plain attributes of each member, set below: translation and the
+    # optimizer read them for most ops, and a property cost a call each time.
+    bits: int
+    mask: int
 
-    @property
-    def mask(self) -> int:
-        return (1 << self.bits) - 1
+
+for _type in Type:
+    _type.bits = 32 if _type in (Type.I32, Type.F32) else 64
+    _type.mask = (1 << _type.bits) - 1
 
 
 class Cond(IntEnum):
@@ -245,12 +247,13 @@ EXIT_OPS = frozenset({Opc.GOTO_TB, Opc.GOTO_PTR, Opc.EXIT})
 
 # Where each opcode keeps the temp it writes and the values it reads, as positions
 # in Op.args: the optimizer asks for them several times per op, so they are
-# looked up rather than worked out each time. The inputs are always contiguous.
-_DST_POSITION: dict[int, int] = {
+# looked up rather than worked out each time (its passes read these tables
+# directly). The inputs are always contiguous.
+DST_POSITION: dict[int, int] = {
     **{opc: 0 for opc in BINARY_OPS | UNARY_OPS},
     Opc.EXT: 0, Opc.SETCOND: 0, Opc.MOVCOND: 0, Opc.LD: 0, Opc.CALL: 1,
 }  # fmt: skip
-_INPUT_SLICE: dict[int, slice] = {
+INPUT_SLICE: dict[int, slice] = {
     **{opc: slice(1, 3) for opc in BINARY_OPS},
     **{opc: slice(1, 2) for opc in UNARY_OPS},
     Opc.EXT: slice(1, 2), Opc.SETCOND: slice(2, 4), Opc.MOVCOND: slice(2, 6),
@@ -269,17 +272,17 @@ class Op:
     @property
     def dst(self) -> Temp | None:
         """The temp this op writes, if any."""
-        position = _DST_POSITION.get(self.opc)
+        position = DST_POSITION.get(self.opc)
         return None if position is None else self.args[position]  # type: ignore[return-value]
 
     def inputs(self) -> list[Value]:
         """The values this op reads (temps and constants)."""
-        where = _INPUT_SLICE.get(self.opc)
+        where = INPUT_SLICE.get(self.opc)
         return [] if where is None else list(self.args[where])  # type: ignore[arg-type]
 
     def replace_inputs(self, new: list[Value]) -> None:
         """Rebuild args with `new` in the positions that inputs() reports."""
-        where = _INPUT_SLICE.get(self.opc)
+        where = INPUT_SLICE.get(self.opc)
         if where is None:
             return
         args = list(self.args)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from engine.ir import semantics
 from engine.ir.core import (
     BINARY_OPS,
+    DST_POSITION,
     EXIT_OPS,
+    INPUT_SLICE,
     UNARY_OPS,
     Block,
     HelperFlags,
@@ -23,6 +25,12 @@ from engine.ir.core import (
 
 _PURE_VALUE_OPS = BINARY_OPS | UNARY_OPS | {Opc.EXT, Opc.SETCOND, Opc.MOVCOND}
 _COMPARING_OPS = frozenset({Opc.SETCOND, Opc.MOVCOND, Opc.BRCOND})
+_COALESCED_OPS = _PURE_VALUE_OPS | {Opc.LD, Opc.CALL}
+_BRANCH_OPS = frozenset({Opc.BR, Opc.BRCOND})
+# Each pass runs over every op of every compiled block (millions a boot), so the
+# opcodes it tests most are plain module constants rather than enum lookups.
+_INSN_START, _LABEL, _MOV, _CALL = Opc.INSN_START, Opc.LABEL, Opc.MOV, Opc.CALL
+_BR, _BRCOND, _GOTO_PTR = Opc.BR, Opc.BRCOND, Opc.GOTO_PTR
 
 
 def optimize(block: Block) -> Block:
@@ -32,12 +40,6 @@ def optimize(block: Block) -> Block:
     remove_dead_code(block)
     coalesce_moves(block)
     return block
-
-
-def _resolve(v: Value, known: dict[int, int]) -> Value:
-    if isinstance(v, Temp):
-        return known.get(v.key, v)
-    return v
 
 
 def _simplify(op: Op) -> tuple[Opc, tuple] | None:
@@ -100,19 +102,24 @@ def _operand_bits(a: Value, b: Value) -> int:
 
 
 def fold_constants(block: Block) -> None:
-    known: dict[int, int] = {}
+    known: dict[int, int] = {}  # storage key -> the constant it holds
     out: list[Op] = []
+    append = out.append
     for op in block.ops:
         opc = op.opc
-        if opc == Opc.LABEL:
-            known.clear()
-            out.append(op)
+        if opc == _INSN_START:
+            append(op)
             continue
-        inputs = op.inputs()
+        if opc == _LABEL:
+            known.clear()
+            append(op)
+            continue
+        where = INPUT_SLICE.get(opc)
+        inputs: tuple = () if where is None else op.args[where]
         # Comparisons take their width from their operands, which may become constants.
         bits = _operand_bits(*inputs[:2]) if opc in _COMPARING_OPS else 64
         if known and inputs:
-            resolved = [_resolve(v, known) for v in inputs]
+            resolved = tuple([known.get(v.key, v) if v.__class__ is Temp else v for v in inputs])
             if resolved != inputs:
                 op.replace_inputs(resolved)
                 inputs = resolved
@@ -121,68 +128,80 @@ def fold_constants(block: Block) -> None:
                 repl = _simplify(op)
                 if repl is not None:
                     op.opc, op.args = repl
-                    inputs = op.inputs()
-            if not any(isinstance(v, Temp) for v in inputs):
+                    inputs = op.args[1:]
+            if all(v.__class__ is not Temp for v in inputs):
                 value = _fold(op, bits)
                 if value is not None:
-                    op.opc, op.args = Opc.MOV, (op.args[0], value)
-        elif opc == Opc.CALL:
+                    op.opc, op.args = _MOV, (op.args[0], value)
+        elif opc == _CALL:
             helper, d = op.args[0], op.args[1]
             args = op.args[2:]
             if helper.flags & HelperFlags.PURE and d is not None:
                 if all(isinstance(v, int) for v in args):
-                    op.opc, op.args = Opc.MOV, (d, helper.fn(None, *args) & d.type.mask)
+                    op.opc, op.args = _MOV, (d, helper.fn(None, *args) & d.type.mask)
             elif helper.flags & HelperFlags.WRITES_STATE:
                 for k in [k for k in known if k >= 0]:  # the globals'
                     del known[k]
-        elif opc == Opc.BRCOND:
+        elif opc == _BRCOND:
             cond, a, b, label = op.args
             if isinstance(a, int) and isinstance(b, int):
                 if not semantics.compare(cond, a, b, bits):
                     continue  # never taken
-                op.opc, op.args = Opc.BR, (label,)
-        elif opc == Opc.GOTO_PTR and isinstance(op.args[0], int):
+                op.opc, op.args = _BR, (label,)
+        elif opc == _GOTO_PTR and isinstance(op.args[0], int):
             op.opc, op.args = Opc.GOTO_TB, (op.args[0] & Type.I64.mask,)
 
-        d = op.dst
-        if d is not None:
-            if op.opc == Opc.MOV and isinstance(op.args[1], int):
-                known[d.key] = op.args[1] & d.type.mask
-            else:
-                known.pop(d.key, None)
-        out.append(op)
+        position = DST_POSITION.get(op.opc)
+        if position is not None:
+            d = op.args[position]
+            if d is not None:
+                if op.opc == _MOV and isinstance(op.args[1], int):
+                    known[d.key] = op.args[1] & d.type.mask
+                else:
+                    known.pop(d.key, None)
+        append(op)
     block.ops = out
 
 
 def propagate_copies(block: Block) -> None:
     """Read the original instead of a local copy while neither has been overwritten."""
     copies: dict[int, Temp] = {}  # local temp index -> the temp it copies
-
-    def forget(written: Temp) -> None:
-        key = written.key
-        for k in [k for k, src in copies.items() if src.key == key]:
-            del copies[k]
-        if not written.is_global:
-            copies.pop(written.index, None)
-
     for op in block.ops:
-        if op.opc == Opc.LABEL:
+        opc = op.opc
+        if opc == _INSN_START:
+            continue
+        if opc == _LABEL:
             copies.clear()
             continue
-        inputs = op.inputs()
-        if inputs and copies:
-            op.replace_inputs(
-                [copies.get(v.index, v) if isinstance(v, Temp) and not v.is_global else v
-                 for v in inputs]
-            )  # fmt: skip
-        if op.opc == Opc.CALL and op.args[0].flags & HelperFlags.WRITES_STATE:
-            for k in [k for k, src in copies.items() if src.is_global]:
+        if copies:
+            where = INPUT_SLICE.get(opc)
+            if where is not None:
+                inputs = op.args[where]
+                replaced = tuple([
+                    copies.get(v.index, v) if v.__class__ is Temp and not v.is_global else v
+                    for v in inputs
+                ])  # fmt: skip
+                if replaced != inputs:
+                    op.replace_inputs(replaced)
+            if opc == _CALL and op.args[0].flags & HelperFlags.WRITES_STATE:
+                for k in [k for k, src in copies.items() if src.is_global]:
+                    del copies[k]
+        position = DST_POSITION.get(opc)
+        if position is None:
+            continue
+        d = op.args[position]
+        if d is None:
+            continue
+        if copies:
+            # The write ends every copy of d, and d's own copy of something else.
+            key = d.key
+            for k in [k for k, src in copies.items() if src.key == key]:
                 del copies[k]
-        d = op.dst
-        if d is not None:
-            forget(d)
-            src = op.args[1] if op.opc == Opc.MOV else None
-            if not d.is_global and isinstance(src, Temp) and src.type == d.type:
+            if not d.is_global:
+                copies.pop(d.index, None)
+        if opc == _MOV and not d.is_global:
+            src = op.args[1]
+            if src.__class__ is Temp and src.type == d.type:
                 copies[d.index] = src
 
 
@@ -190,22 +209,24 @@ def coalesce_moves(block: Block) -> None:
     """Make `op t, ...; mov g, t` write g directly when t is used nowhere else."""
     uses: dict[int, int] = {}
     for op in block.ops:
-        for v in op.inputs():
-            if isinstance(v, Temp) and not v.is_global:
-                uses[v.index] = uses.get(v.index, 0) + 1
+        where = INPUT_SLICE.get(op.opc)
+        if where is not None:
+            for v in op.args[where]:
+                if v.__class__ is Temp and not v.is_global:
+                    uses[v.index] = uses.get(v.index, 0) + 1
     out: list[Op] = []
     for op in block.ops:
-        if op.opc == Opc.MOV and out and isinstance(op.args[1], Temp):
+        if op.opc == _MOV and out and op.args[1].__class__ is Temp:
             src, prev = op.args[1], out[-1]
             if (
                 not src.is_global
                 and uses.get(src.index) == 1
-                and prev.dst is src
-                and prev.opc in _PURE_VALUE_OPS | {Opc.LD, Opc.CALL}
+                and prev.opc in _COALESCED_OPS
+                and prev.args[1 if prev.opc == _CALL else 0] is src
                 and src.type == op.args[0].type
             ):
                 args = list(prev.args)
-                args[1 if prev.opc == Opc.CALL else 0] = op.args[0]
+                args[1 if prev.opc == _CALL else 0] = op.args[0]
                 prev.args = tuple(args)
                 continue
         out.append(op)
@@ -214,42 +235,45 @@ def coalesce_moves(block: Block) -> None:
 
 def remove_unreachable(block: Block) -> None:
     """Drop ops after an unconditional transfer up to the next label that is branched to."""
-    targets = {op.args[-1].index for op in block.ops if op.opc in (Opc.BR, Opc.BRCOND)}
+    ops = block.ops
+    targets = {op.args[-1].index for op in ops if op.opc in _BRANCH_OPS}
     out: list[Op] = []
+    if not targets:
+        # Nothing branches: every label goes, and so does all after the first exit.
+        for op in ops:
+            if op.opc == _LABEL:
+                continue
+            out.append(op)
+            if op.opc in EXIT_OPS:
+                break
+        block.ops = out
+        return
     dead = False
-    for op in block.ops:
-        if op.opc == Opc.LABEL:
+    for op in ops:
+        opc = op.opc
+        if opc == _LABEL:
             if op.args[0].index not in targets:
                 continue
             dead = False
         if dead:
             continue
         out.append(op)
-        if op.opc in EXIT_OPS or op.opc == Opc.BR:
+        if opc in EXIT_OPS or opc == _BR:
             dead = True
     # A branch straight to the label that follows it does nothing; a label
     # nobody branches to any more is dropped so blocks can merge.
     cleaned: list[Op] = []
     for i, op in enumerate(out):
         if (
-            op.opc == Opc.BR
+            op.opc == _BR
             and i + 1 < len(out)
-            and out[i + 1].opc == Opc.LABEL
+            and out[i + 1].opc == _LABEL
             and out[i + 1].args[0] is op.args[0]
         ):
             continue
         cleaned.append(op)
-    targets = {op.args[-1].index for op in cleaned if op.opc in (Opc.BR, Opc.BRCOND)}
-    block.ops = [op for op in cleaned if op.opc != Opc.LABEL or op.args[0].index in targets]
-
-
-def _has_side_effects(op: Op) -> bool:
-    if op.opc in _PURE_VALUE_OPS:
-        return op.args[0].is_global
-    if op.opc == Opc.CALL:
-        helper, d = op.args[0], op.args[1]
-        return not (helper.flags & HelperFlags.PURE) or (d is not None and d.is_global)
-    return True  # loads may fault; stores, branches, labels and exits matter
+    targets = {op.args[-1].index for op in cleaned if op.opc in _BRANCH_OPS}
+    block.ops = [op for op in cleaned if op.opc != _LABEL or op.args[0].index in targets]
 
 
 def remove_dead_code(block: Block) -> None:
@@ -257,26 +281,39 @@ def remove_dead_code(block: Block) -> None:
     live: set[int] = set()
     live_at_label: dict[int, set[int]] = {}
     kept: list[Op] = []
+    keep = kept.append
     for op in reversed(block.ops):
         opc = op.opc
-        if opc == Opc.LABEL:
-            live_at_label[op.args[0].index] = set(live)
-            kept.append(op)
+        if opc == _INSN_START:
+            keep(op)
+            continue
+        args = op.args
+        if opc == _LABEL:
+            live_at_label[args[0].index] = set(live)
+            keep(op)
             continue
         if opc in EXIT_OPS:
             live = set()
-        elif opc == Opc.BR:
-            live = set(live_at_label.get(op.args[0].index, ()))
-        elif opc == Opc.BRCOND:
-            live |= live_at_label.get(op.args[3].index, set())
-        d = op.dst
-        if d is not None and not d.is_global and d.index not in live and not _has_side_effects(op):
-            continue
-        if d is not None and not d.is_global:
-            live.discard(d.index)
-        for v in op.inputs():
-            if isinstance(v, Temp) and not v.is_global:
-                live.add(v.index)
-        kept.append(op)
+        elif opc == _BR:
+            live = set(live_at_label.get(args[0].index, ()))
+        elif opc == _BRCOND:
+            live |= live_at_label.get(args[3].index, set())
+        position = DST_POSITION.get(opc)
+        if position is not None:
+            d = args[position]
+            if d is not None and not d.is_global:
+                # A local nobody reads is dropped with its op unless the op does
+                # more than compute it: loads may fault, impure helpers act.
+                if d.index not in live and (
+                    opc in _PURE_VALUE_OPS or (opc == _CALL and args[0].flags & HelperFlags.PURE)
+                ):
+                    continue
+                live.discard(d.index)
+        where = INPUT_SLICE.get(opc)
+        if where is not None:
+            for v in args[where]:
+                if v.__class__ is Temp and not v.is_global:
+                    live.add(v.index)
+        keep(op)
     kept.reverse()
     block.ops = kept
