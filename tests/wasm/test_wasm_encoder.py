@@ -26,6 +26,24 @@ def test_signed_leb128(n: int, encoded: bytes) -> None:
     assert sleb(n) == encoded
 
 
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [(5, b"\x42\x05"), (-1, b"\x42\x7f"), ((1 << 64) - 1, b"\x42\x7f"),
+     (1 << 64, b"\x42\x00"), (0xFFFF_FFFF_8000_0000, b"\x42\x80\x80\x80\x80\x78")],
+)  # fmt: skip
+def test_i64_constants_wrap_to_64_bits_and_encode_alike_every_time(
+    value: int, encoded: bytes
+) -> None:
+    # The encoder keeps each constant's bytes: the second encoding must be the first.
+    assert Code().i64_const(value).bytes() == encoded
+    assert Code().i64_const(value).i64_const(value).bytes() == encoded * 2
+
+
+@pytest.mark.parametrize("index", [0, 127, 128, 300])
+def test_local_get_and_set_take_a_leb128_index(index: int) -> None:
+    assert Code().get(index).set(index).bytes() == b"\x20" + uleb(index) + b"\x21" + uleb(index)
+
+
 def _run_binary(op: Op, a: int, b: int, memory64: bool = True) -> int:
     host = WasmtimeHost(memory64=memory64)
     m = Module()

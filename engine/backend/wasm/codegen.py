@@ -166,6 +166,10 @@ _STORE = {
     MemOp.SIZE_8: Op.I64_STORE8, MemOp.SIZE_16: Op.I64_STORE16,
     MemOp.SIZE_32: Op.I64_STORE32, MemOp.SIZE_64: Op.I64_STORE,
 }  # fmt: skip
+# Every memop an LD or ST can carry, to the memop its load or store is chosen
+# by: alignment is checked by the slow path alone, and a store has no sign.
+_WITHOUT_ALIGN = {m: MemOp(m & ~MemOp.ALIGN) for m in map(MemOp, range(16))}
+_SIZE_ONLY = {m: MemOp(m & 3) for m in map(MemOp, range(16))}
 
 
 class SupportFunctions:
@@ -429,7 +433,7 @@ class FunctionCompiler(Addressing):
         self.insn_pc = block.pc
         # A TB that jumps back to its own start (a loop of one block) loops in Wasm
         # instead of returning to the dispatcher to be looked up and called again.
-        self.loops = any(op.opc == Opc.GOTO_TB and op.args[0] == block.pc for op in block.ops)
+        self.loops = block.pc in [op.args[0] for op in block.ops if op.opc == Opc.GOTO_TB]
         self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
         self.open_labels = 0  # label blocks open around the op being emitted
         plan = RegisterPlan(block, fixed_offsets(layout), self.loops)
@@ -446,7 +450,7 @@ class FunctionCompiler(Addressing):
     # -- values -------------------------------------------------------------------------
     def push(self, v: Value, type: Type = Type.I64) -> None:
         c = self.code
-        if isinstance(v, Temp):
+        if v.__class__ is Temp:
             if not v.is_global:
                 c.get(v.index)
             elif v.offset in self.register:
@@ -544,6 +548,8 @@ class FunctionCompiler(Addressing):
                 cond, a, b, label = args
                 self.compare(cond, a, b)
                 c.br(Op.BR_IF, position[label.index] - placed)
+            elif opc == Opc.INSN_START:  # a quarter of all ops: kept out of emit's chain
+                self.insn_pc = args[0]
             else:
                 self.open_labels = len(order) - placed
                 self.emit(op)
@@ -643,11 +649,11 @@ class FunctionCompiler(Addressing):
         elif opc == Opc.LD and self.layout.softmmu is not None:
             d, addr, memop, mmu = args
             self.begin_store(d)
-            self.softmmu_load(addr, MemOp(memop & ~MemOp.ALIGN), mmu)
+            self.softmmu_load(addr, _WITHOUT_ALIGN[memop], mmu)
             self.end_store(d)
         elif opc == Opc.ST and self.layout.softmmu is not None:
             v, addr, memop, mmu = args
-            self.softmmu_store(v, addr, MemOp(memop & 3), mmu)
+            self.softmmu_store(v, addr, _SIZE_ONLY[memop], mmu)
         elif opc == Opc.LD:
             d, addr, memop, _mmu = args
             memop = MemOp(memop & ~MemOp.ALIGN)
@@ -677,8 +683,6 @@ class FunctionCompiler(Addressing):
                 self.load_registers()
             if d is not None:
                 self.end_store(d)
-        elif opc == Opc.INSN_START:
-            self.insn_pc = args[0]
         elif opc == Opc.GOTO_TB or opc == Opc.GOTO_PTR:
             if opc == Opc.GOTO_TB and args[0] == self.block.pc:  # a loop of one block
                 self.loop_back()

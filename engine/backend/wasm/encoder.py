@@ -185,6 +185,10 @@ BLOCK_VOID = 0x40
 
 
 _MEMARGS: dict[tuple[int, int, int | None, int], bytes] = {}
+_I64_CONSTS: dict[int, bytes] = {}  # value -> its i64.const instruction
+_MAX_CACHED_CONSTS = 1 << 16
+_LOCAL_GET_SHORT = [bytes((Op.LOCAL_GET, i)) for i in range(128)]
+_LOCAL_SET_SHORT = [bytes((Op.LOCAL_SET, i)) for i in range(128)]
 
 
 class Code:
@@ -204,9 +208,16 @@ class Code:
         return self
 
     def i64_const(self, v: int) -> Code:
-        v &= 0xFFFF_FFFF_FFFF_FFFF
-        self.buf.append(Op.I64_CONST)
-        self.buf += sleb(v - (1 << 64) if v >> 63 else v)
+        # About 36 a block (TLB masks, pcs, state offsets), most of them values
+        # seen before: each is encoded once and its bytes reused.
+        encoded = _I64_CONSTS.get(v)
+        if encoded is None:
+            w = v & 0xFFFF_FFFF_FFFF_FFFF
+            encoded = bytes((Op.I64_CONST,)) + sleb(w - (1 << 64) if w >> 63 else w)
+            if len(_I64_CONSTS) >= _MAX_CACHED_CONSTS:
+                _I64_CONSTS.clear()
+            _I64_CONSTS[v] = encoded
+        self.buf += encoded
         return self
 
     def local(self, opcode: Op, index: int) -> Code:
@@ -217,10 +228,18 @@ class Code:
             self.buf += uleb(index)
         return self
 
+    # local.get and local.set of the first 128 locals are two fixed bytes: a
+    # module of 64 blocks writes tens of thousands of them.
     def get(self, index: int) -> Code:
+        if index < 128:
+            self.buf += _LOCAL_GET_SHORT[index]
+            return self
         return self.local(Op.LOCAL_GET, index)
 
     def set(self, index: int) -> Code:
+        if index < 128:
+            self.buf += _LOCAL_SET_SHORT[index]
+            return self
         return self.local(Op.LOCAL_SET, index)
 
     def global_get(self, index: int) -> Code:

@@ -21,10 +21,9 @@ them. Globals a block only writes, or touches too seldom for a local to pay
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
-from engine.ir.core import Block, Helper, HelperFlags, Temp
+from engine.ir.core import DST_POSITION, INPUT_SLICE, Block, Helper, HelperFlags, Temp
 
 if TYPE_CHECKING:
     from engine.backend.wasm.codegen import Layout
@@ -58,18 +57,23 @@ class RegisterPlan:
     __slots__ = ("cached", "written")
 
     def __init__(self, block: Block, fixed: frozenset[int], loops: bool = False) -> None:
-        reads: Counter[int] = Counter()
-        writes: Counter[int] = Counter()
+        reads: dict[int, int] = {}
+        writes: dict[int, int] = {}
         for op in block.ops:
-            for v in op.inputs():
-                if isinstance(v, Temp) and v.is_global and v.offset not in fixed:
-                    reads[v.offset] += 1
-            dst = op.dst
-            if dst is not None and dst.is_global and dst.offset not in fixed:
-                writes[dst.offset] += 1
+            args = op.args
+            where = INPUT_SLICE.get(op.opc)
+            if where is not None:
+                for v in args[where]:
+                    if v.__class__ is Temp and v.is_global and v.offset not in fixed:
+                        reads[v.offset] = reads.get(v.offset, 0) + 1
+            position = DST_POSITION.get(op.opc)
+            if position is not None:
+                dst = args[position]
+                if dst is not None and dst.is_global and dst.offset not in fixed:
+                    writes[dst.offset] = writes.get(dst.offset, 0) + 1
         least = 1 if loops else MIN_ACCESSES
         self.cached: tuple[int, ...] = tuple(
-            sorted(g for g, n in reads.items() if n + writes[g] >= least)
+            sorted(g for g, n in reads.items() if n + writes.get(g, 0) >= least)
         )
         self.written: frozenset[int] = frozenset(writes).intersection(self.cached)
 
