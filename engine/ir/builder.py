@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.ir.core import (
     Block,
     Cond,
@@ -25,14 +27,40 @@ def make_global(name: str, offset: int, type: Type = Type.I64) -> Temp:
     return Temp(-1, type, name, offset)
 
 
+_TEMP_NAMES = [f"t{i}" for i in range(256)]
+
+
+def _temp_name(index: int) -> str:
+    return _TEMP_NAMES[index] if index < 256 else f"t{index}"
+
+
+def _binary_method(opc: Opc, doc: str) -> Callable[..., Temp]:
+    # Translation builds a few ops per guest instruction, most of them binary: each
+    # method makes its temp and op itself rather than through temp() and emit().
+    def method(self: Builder, a: Value, b: Value, type: Type = Type.I64) -> Temp:
+        temps = self.temps
+        index = len(temps)
+        d = Temp(index, type, _TEMP_NAMES[index] if index < 256 else f"t{index}")
+        temps.append(d)
+        self.ops.append(Op(opc, d, a, b))
+        return d
+
+    method.__doc__ = doc
+    return method
+
+
 class Builder:
     def __init__(self, pc: int) -> None:
         self.block = Block(pc)
+        # The block's lists, appended to for every op and temp.
+        self.ops = self.block.ops
+        self.temps = self.block.temps
 
     # -- temps and labels -------------------------------------------------
     def temp(self, type: Type = Type.I64) -> Temp:
-        t = Temp(len(self.block.temps), type, f"t{len(self.block.temps)}")
-        self.block.temps.append(t)
+        temps = self.temps
+        t = Temp(len(temps), type, _temp_name(len(temps)))
+        temps.append(t)
         return t
 
     def label(self) -> Label:
@@ -42,68 +70,44 @@ class Builder:
 
     def emit(self, opc: Opc, *args: object) -> Op:
         op = Op(opc, *args)
-        self.block.ops.append(op)
+        self.ops.append(op)
         return op
 
     # -- value-returning helpers: each allocates its destination -----------
     def copy(self, a: Value, type: Type = Type.I64) -> Temp:
         """A local snapshot of a value (e.g. of a global about to be overwritten)."""
         d = self.temp(type)
-        self.emit(Opc.MOV, d, a)
+        self.ops.append(Op(Opc.MOV, d, a))
         return d
 
-    def _binary(self, opc: Opc, a: Value, b: Value, type: Type) -> Temp:
-        d = self.temp(type)
-        self.emit(opc, d, a, b)
-        return d
-
-    def add(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.ADD, a, b, type)
-
-    def sub(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.SUB, a, b, type)
-
-    def mul(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.MUL, a, b, type)
+    add = _binary_method(Opc.ADD, "a + b")
+    sub = _binary_method(Opc.SUB, "a - b")
+    mul = _binary_method(Opc.MUL, "the low half of a * b")
+    div = _binary_method(Opc.DIV, "signed a / b (the frontend guards b == 0 and MIN / -1)")
+    divu = _binary_method(Opc.DIVU, "unsigned a / b (the frontend guards b == 0)")
+    rem = _binary_method(Opc.REM, "signed a % b")
+    remu = _binary_method(Opc.REMU, "unsigned a % b")
+    and_ = _binary_method(Opc.AND, "a & b")
+    or_ = _binary_method(Opc.OR, "a | b")
+    xor = _binary_method(Opc.XOR, "a ^ b")
+    shl = _binary_method(Opc.SHL, "a << b, the count modulo the width")
+    shr = _binary_method(Opc.SHR, "a >> b unsigned, the count modulo the width")
+    sar = _binary_method(Opc.SAR, "a >> b signed, the count modulo the width")
 
     def mulsh(self, a: Value, b: Value) -> Temp:
-        return self._binary(Opc.MULSH, a, b, Type.I64)
+        return self.binary(Opc.MULSH, a, b)
 
     def muluh(self, a: Value, b: Value) -> Temp:
-        return self._binary(Opc.MULUH, a, b, Type.I64)
+        return self.binary(Opc.MULUH, a, b)
 
     def mulsuh(self, a: Value, b: Value) -> Temp:
-        return self._binary(Opc.MULSUH, a, b, Type.I64)
+        return self.binary(Opc.MULSUH, a, b)
 
-    def div(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.DIV, a, b, type)
-
-    def divu(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.DIVU, a, b, type)
-
-    def rem(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.REM, a, b, type)
-
-    def remu(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.REMU, a, b, type)
-
-    def and_(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.AND, a, b, type)
-
-    def or_(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.OR, a, b, type)
-
-    def xor(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.XOR, a, b, type)
-
-    def shl(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.SHL, a, b, type)
-
-    def shr(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.SHR, a, b, type)
-
-    def sar(self, a: Value, b: Value, type: Type = Type.I64) -> Temp:
-        return self._binary(Opc.SAR, a, b, type)
+    def binary(self, opc: Opc, a: Value, b: Value, type: Type = Type.I64) -> Temp:
+        """Any binary op by its opcode (the named methods above are the usual way)."""
+        d = self.temp(type)
+        self.ops.append(Op(opc, d, a, b))
+        return d
 
     def neg(self, a: Value, type: Type = Type.I64) -> Temp:
         d = self.temp(type)
@@ -166,7 +170,7 @@ class Builder:
 
     # -- statements ---------------------------------------------------------
     def mov(self, dst: Temp, src: Value) -> None:
-        self.emit(Opc.MOV, dst, src)
+        self.ops.append(Op(Opc.MOV, dst, src))
 
     def store(self, value: Value, addr: Value, memop: MemOp, mmu_idx: int = 0) -> None:
         self.emit(Opc.ST, value, addr, memop, mmu_idx)
@@ -181,7 +185,7 @@ class Builder:
         self.emit(Opc.BRCOND, cond, a, b, label)
 
     def insn_start(self, pc: int, insn: int) -> None:
-        self.emit(Opc.INSN_START, pc, insn)
+        self.ops.append(Op(Opc.INSN_START, pc, insn))
 
     def goto_tb(self, pc: int) -> None:
         self.emit(Opc.GOTO_TB, pc)

@@ -65,9 +65,9 @@ def test_binary_ops_match_the_reference(opc: Opc, type: Type, h: Harness) -> Non
     def build(bld: Builder, a, b, d) -> None:
         if type == Type.I32:
             ta, tb = bld.trunc_i64_i32(a), bld.trunc_i64_i32(b)
-            bld.mov(d, bld.extu_i32_i64(bld._binary(opc, ta, tb, Type.I32)))
+            bld.mov(d, bld.extu_i32_i64(bld.binary(opc, ta, tb, Type.I32)))
         else:
-            bld.mov(d, bld._binary(opc, a, b, Type.I64))
+            bld.mov(d, bld.binary(opc, a, b, Type.I64))
 
     fn_cache = None
     for a, b in zip(values(rng, 200), values(rng, 200), strict=True):

@@ -69,9 +69,9 @@ def test_binary_ops(harness: WasmHarness, opc: Opc, type: Type) -> None:
     def build(bl: Builder, a, b, d) -> None:
         if type == Type.I32:
             ta, tb = bl.trunc_i64_i32(a), bl.trunc_i64_i32(b)
-            bl.mov(d, bl.extu_i32_i64(bl._binary(opc, ta, tb, Type.I32)))
+            bl.mov(d, bl.extu_i32_i64(bl.binary(opc, ta, tb, Type.I32)))
         else:
-            bl.mov(d, bl._binary(opc, a, b, Type.I64))
+            bl.mov(d, bl.binary(opc, a, b, Type.I64))
 
     got = harness.run_many(build, pairs)
     want = [semantics.binary(opc, a, b, type) for a, b in pairs]
