@@ -167,7 +167,8 @@ _STORE = {
     MemOp.SIZE_32: Op.I64_STORE32, MemOp.SIZE_64: Op.I64_STORE,
 }  # fmt: skip
 # Every memop an LD or ST can carry, to the memop its load or store is chosen
-# by: alignment is checked by the slow path alone, and a store has no sign.
+# by: the frontend checks alignment in the IR before an access that needs it
+# (atomics), and a store has no sign.
 _WITHOUT_ALIGN = {m: MemOp(m & ~MemOp.ALIGN) for m in map(MemOp, range(16))}
 _SIZE_ONLY = {m: MemOp(m & 3) for m in map(MemOp, range(16))}
 
