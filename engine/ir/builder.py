@@ -94,14 +94,9 @@ class Builder:
     shr = _binary_method(Opc.SHR, "a >> b unsigned, the count modulo the width")
     sar = _binary_method(Opc.SAR, "a >> b signed, the count modulo the width")
 
-    def mulsh(self, a: Value, b: Value) -> Temp:
-        return self.binary(Opc.MULSH, a, b)
-
-    def muluh(self, a: Value, b: Value) -> Temp:
-        return self.binary(Opc.MULUH, a, b)
-
-    def mulsuh(self, a: Value, b: Value) -> Temp:
-        return self.binary(Opc.MULSUH, a, b)
+    mulsh = _binary_method(Opc.MULSH, "the high half of signed a * signed b")
+    muluh = _binary_method(Opc.MULUH, "the high half of unsigned a * unsigned b")
+    mulsuh = _binary_method(Opc.MULSUH, "the high half of signed a * unsigned b")
 
     def binary(self, opc: Opc, a: Value, b: Value, type: Type = Type.I64) -> Temp:
         """Any binary op by its opcode (the named methods above are the usual way)."""

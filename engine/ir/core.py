@@ -13,7 +13,7 @@ structured Wasm blocks), and every TB ends in an exit op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
@@ -280,7 +280,7 @@ class Op:
         where = INPUT_SLICE.get(self.opc)
         return [] if where is None else list(self.args[where])  # type: ignore[arg-type]
 
-    def replace_inputs(self, new: list[Value]) -> None:
+    def replace_inputs(self, new: Sequence[Value]) -> None:
         """Rebuild args with `new` in the positions that inputs() reports."""
         where = INPUT_SLICE.get(self.opc)
         if where is None:

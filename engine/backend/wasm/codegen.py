@@ -657,7 +657,7 @@ class FunctionCompiler(Addressing):
             self.softmmu_store(v, addr, _SIZE_ONLY[memop], mmu)
         elif opc == Opc.LD:
             d, addr, memop, _mmu = args
-            memop = MemOp(memop & ~MemOp.ALIGN)
+            memop = _WITHOUT_ALIGN[memop]
             # A global's store address sits below the value; the bounds check
             # may return early, which discards it.
             self.begin_store(d)
@@ -666,7 +666,7 @@ class FunctionCompiler(Addressing):
             self.end_store(d)
         elif opc == Opc.ST:
             v, addr, memop, _mmu = args
-            memop = MemOp(memop & 3)
+            memop = _SIZE_ONLY[memop]
             self.guest_address(addr, memop.size, STORE_FAULT)
             self.push(v)
             c.mem(_STORE[memop], self.baked(self.layout.guest_base))
