@@ -9,6 +9,7 @@ interp the interpreter is the last tier, so every block is optimized.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,10 @@ import engine.target.riscv.cpu as cpu_module
 import engine.target.riscv.system_cpu as system_cpu_module
 from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build, run_until_ecall
 from tests.riscv.test_translation_cache import run_program
+
+if TYPE_CHECKING:
+    from engine.machine.virt import VirtMachine
+    from engine.target.riscv.cpu import TB
 
 
 @pytest.fixture
@@ -87,16 +92,8 @@ def test_a_block_is_evaluated_on_its_first_runs_and_then_gets_its_function(
     machine.close()
 
 
-@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
-@pytest.mark.parametrize(("threshold", "evaluated"), [(2, "while queued"), (50, "first runs")])
-def test_a_block_waiting_to_be_compiled_is_evaluated_before_it_gets_a_function(
-    tmp_path: Path, threshold: int, evaluated: str
-) -> None:
-    """At a boot's threshold of 2 the loop's block is queued for compilation on its
-    second run, long before a batch is full: a function made then would serve only
-    the runs until that batch compiles, so it is evaluated up to
-    EVALUATED_WHILE_QUEUED times first. At user mode's 50 it gets its function
-    after EVALUATED_RUNS evaluations, as it would before being queued."""
+def run_countdown(tmp_path: Path, threshold: int) -> tuple[VirtMachine, list[TB]]:
+    """Run COUNTDOWN_PROGRAM with a loop of 15 under tier auto; the machine and its TBs."""
     from engine.machine.console import PipeConsole
     from engine.machine.virt import MachineConfig, VirtMachine
     from engine.target.riscv.cpu import TierConfig
@@ -105,14 +102,37 @@ def test_a_block_waiting_to_be_compiled_is_evaluated_before_it_gets_a_function(
     tier = TierConfig(tier="auto", threshold=threshold)
     machine = VirtMachine(MachineConfig(ram_size=64 << 20, bios=bios, tier=tier), PipeConsole())
     run_until_ecall(machine.cpu)
-    (loop,) = [tb for tb in machine.cpu.tbs.values() if tb.count == 15]
-    assert loop.slot is None  # still waiting: the batch never filled
-    assert loop._fn is not None  # its last runs were interpreted
-    expected = {
-        "while queued": cpu_module.EVALUATED_WHILE_QUEUED,
-        "first runs": cpu_module.EVALUATED_RUNS,
-    }
-    assert loop.evaluated == expected[evaluated]
-    once = [tb for tb in machine.cpu.tbs.values() if tb.count == 1]
+    return machine, list(machine.cpu.tbs.values())
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_a_hot_block_waiting_to_be_compiled_releases_its_batch(tmp_path: Path) -> None:
+    """At a boot's threshold of 2 the loop's block is queued for compilation on its
+    second run, long before a batch is full. It is evaluated while it waits, up to
+    EVALUATED_WHILE_QUEUED times in all; a run after that would make it an
+    interpreter function that serves only until the batch fills, so the batch is
+    compiled at once instead and the loop finishes in Wasm."""
+    machine, tbs = run_countdown(tmp_path, threshold=2)
+    (loop,) = [tb for tb in tbs if tb.evaluated == cpu_module.EVALUATED_WHILE_QUEUED]
+    assert loop.slot is not None  # compiled, though the batch was far from full
+    assert loop._fn is None  # and never interpreted from a function
+    assert loop.count == cpu_module.EVALUATED_WHILE_QUEUED + 1  # its last interpreted run
+    once = [tb for tb in tbs if tb.count == 1]
+    assert once and all(tb._fn is None and tb.evaluated == 1 for tb in once)
+    machine.close()
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_below_the_threshold_a_block_gets_its_function_after_its_first_runs(
+    tmp_path: Path,
+) -> None:
+    """At user mode's threshold of 50 the loop is never queued: it gets its function
+    after EVALUATED_RUNS evaluations and stays on the interpreter."""
+    machine, tbs = run_countdown(tmp_path, threshold=50)
+    (loop,) = [tb for tb in tbs if tb.count == 15]
+    assert loop.slot is None
+    assert loop._fn is not None
+    assert loop.evaluated == cpu_module.EVALUATED_RUNS
+    once = [tb for tb in tbs if tb.count == 1]
     assert once and all(tb._fn is None and tb.evaluated == 1 for tb in once)
     machine.close()

@@ -35,10 +35,11 @@ TIERS = ("interp", "wasm", "auto")
 # the blocks a Debian boot translates, 29% run once and 8% twice; a function
 # costs about as much to make as ten evaluations (docs/performance.md).
 EVALUATED_RUNS = 2
-# Evaluations a block may have in all once it waits in the compile queue: it is
-# compiled with the next batch, so a function made now would serve only the few
-# runs until then. At the boot's threshold of 2 the rule made 16,000 functions
-# in a first boot, half of them for four runs or fewer (docs/performance.md).
+# Evaluations a block may have in all once it waits in the compile queue. A
+# queued block that uses them up is hot: instead of getting an interpreter
+# function that would serve only until its batch fills, it releases the batch
+# at once (CompileQueue.ran). At the boot's threshold of 2 this took a first
+# boot's returns to the host from 380,000 to 115,000 (docs/performance.md).
 EVALUATED_WHILE_QUEUED = 10
 # A booted machine compiles every block that runs twice (`wasmemu run`; user mode
 # keeps TierConfig's 50). What a boot compiles, the next boot loads already
@@ -63,8 +64,9 @@ class TierConfig:
 
 class CompileQueue:
     """Tier auto's policy: count each TB's runs on the interpreter, queue it when it
-    becomes hot, and release the queue as one batch when it is full or has waited
-    `patience` interpreted TBs (so a lone hot loop is not kept waiting)."""
+    becomes hot, and release the queue as one batch when it is full, has waited
+    `patience` interpreted TBs, or holds a block whose next run would make it an
+    interpreter function (so a hot loop is not kept waiting on the interpreter)."""
 
     def __init__(self, config: TierConfig) -> None:
         self.config = config
@@ -81,7 +83,11 @@ class CompileQueue:
         if not self.queue:
             return None
         self.since_queued += 1
-        if len(self.queue) < config.batch and self.since_queued < config.patience:
+        if (
+            len(self.queue) < config.batch
+            and self.since_queued < config.patience
+            and not (tb.count >= config.threshold and tb.out_of_evaluations)
+        ):
             return None
         batch, self.queue, self.since_queued = self.queue, [], 0
         return batch
@@ -167,7 +173,7 @@ class TB:
     that run only once or twice never pay for one, and TBs that the Wasm tier
     compiles before they ever run never need one. A block queued for
     compilation before it has a function is evaluated up to
-    EVALUATED_WHILE_QUEUED times. A block from the persistent
+    EVALUATED_WHILE_QUEUED times, and then has its batch compiled. A block from the persistent
     translation cache keeps its IR serialized until something asks for it: most
     of them never get hot enough to be compiled, and a warm boot would otherwise
     spend seconds rebuilding IR that nothing reads.
@@ -207,6 +213,11 @@ class TB:
     @block.setter
     def block(self, value: Block | None) -> None:
         self._block, self._ir = value, None
+
+    @property
+    def out_of_evaluations(self) -> bool:
+        """Whether its next interpreted run would make it an interpreter function."""
+        return self._fn is None and self.evaluated >= self.evaluations
 
     @property
     def fn(self) -> Callable[[], int]:
