@@ -5,13 +5,17 @@ compile) costs most of a millisecond; finding the same block here costs a
 few microseconds. A record holds the block's IR (engine.ir.serialize; as
 translated, or optimized under tier interp) and, once the block has run
 often enough to get one, the interpreter's code object (marshal), under the
-block's virtual pc, its translation flags, and
-the length and BLAKE2b digest of the guest bytes it was made from. A hit
-binds the code object at once; the IR stays serialized in the TB until the
-block gets hot enough to compile, which most never do. A lookup hashes the
-current guest bytes, so a block is only reused for exactly the code it was
-made from: a different kernel, a patched page or another program at the
-same address simply misses.
+block's virtual pc, its translation flags, and the length and BLAKE2b digest
+of the guest bytes it was made from. A hit binds the code object at once;
+the IR stays serialized in the TB until the block gets hot enough to
+compile, which most never do. A lookup hashes the current guest bytes, so a
+block is only reused for exactly the code it was made from: a different
+kernel, a patched page or another program at the same address simply misses.
+
+The IR may be serialized when the cache is written rather than when the
+block is stored, and a block kept in a compiled module by then is kept
+without it: later runs reach it through its module, and a run that cannot
+use the module translates it afresh.
 
 Compiled code is kept too: each Wasm module a run builds from a batch of
 blocks, with the keys of the blocks its functions were made from. A later
@@ -58,6 +62,9 @@ CHECKSUM_BYTES = 4
 MAGIC = b"WASMEMU-TCACHE\0"
 MERGE_AT = 8  # segments; more than this and the next run merges them into one
 MAX_SEGMENT_BYTES = 1 << 30  # a file larger than this is not ours to load
+# Blocks whose IR store() may serialize later; past this many it serializes them
+# all at once, so that IR objects the hart has let go of do not pile up.
+MAX_DEFERRED_IR = 65_536
 
 
 @functools.cache
@@ -75,14 +82,15 @@ def code_digest(code: bytes) -> bytes:
     return hashlib.blake2b(code, digest_size=16).digest()
 
 
-Record = tuple[int, int, int, bytes, bytes, bytes | None]  # vpc, flags, size, digest, ir, code
+# vpc, flags, size, digest, ir (None: not kept), code (None: not made)
+Record = tuple[int, int, int, bytes, bytes | None, bytes | None]
 BlockKey = tuple[int, int, int, bytes]  # vpc, flags, size, digest: what a block is made from
 # code identity, module bytes, helper names it imports, the key of each function's block
 ModuleRecord = tuple[str, bytes, tuple[str, ...], tuple[BlockKey | None, ...]]
 
 
 class Hit(NamedTuple):
-    ir: bytes
+    ir: bytes | None  # None: the block was compiled, and only its module was kept
     code: bytes | None  # the interpreter's function body (marshalled), if it was kept
     key: BlockKey
 
@@ -95,6 +103,7 @@ class TranslationCache:
         self.index: dict[tuple[int, int], list[Record]] = {}
         self.new: list[Record] = []
         self._new_position: dict[BlockKey, int] = {}  # where a key's record is in `new`
+        self._ir_later: dict[BlockKey, Callable[[], bytes]] = {}  # see store()
         self.modules: list[ModuleRecord] = []
         self.new_modules: list[ModuleRecord] = []
         self.compiled: dict[tuple[str, BlockKey], int] = {}  # -> index into self.modules
@@ -129,11 +138,23 @@ class TranslationCache:
             self.rejected += 1
             return None
 
-    def store(self, vpc: int, flags: int, code: bytes, ir: bytes) -> BlockKey:
+    def store(self, vpc: int, flags: int, code: bytes, ir: bytes | Callable[[], bytes]) -> BlockKey:
         """Keep a block translated from guest bytes `code`; returns its key. Its
-        interpreter code, made on a later run, joins it through add_code."""
+        interpreter code, made on a later run, joins it through add_code.
+
+        `ir` may be a function that serializes the IR later, when the cache is
+        written, unless store_module keeps the block compiled first: serializing
+        costs about 20 µs a block, and a first boot compiles most of its blocks.
+        """
         key = (vpc, flags, len(code), code_digest(code))
-        self._keep_new((*key, ir, None))
+        if callable(ir):
+            self._ir_later[key] = ir
+            self._keep_new((*key, None, None))
+            if len(self._ir_later) > MAX_DEFERRED_IR:
+                self._make_deferred_ir()
+        else:
+            self._ir_later.pop(key, None)
+            self._keep_new((*key, ir, None))
         self.stored += 1
         return key
 
@@ -157,14 +178,27 @@ class TranslationCache:
         else:
             self.new[position] = record
 
+    def _make_deferred_ir(self) -> None:
+        """Give this run's records the IR that store() was asked to make later."""
+        for key, make_ir in self._ir_later.items():
+            position = self._new_position.get(key)
+            if position is None or self.new[position][4] is not None:
+                continue
+            record = (*key, make_ir(), self.new[position][5])
+            self.new[position] = record
+            self._index_record(record)
+        self._ir_later.clear()
+
     def _index_record(self, record: Record) -> None:
-        """One record per key: one with a code object wins over one without, whatever
-        order segments load in."""
+        """One record per key, with the IR and the code object of whichever records
+        have them, whatever order segments load in."""
         records = self.index.setdefault((record[0], record[1]), [])
         for i, old in enumerate(records):
             if old[:4] == record[:4]:
-                if old[5] is None and record[5] is not None:
-                    records[i] = record
+                ir = old[4] if old[4] is not None else record[4]
+                code = old[5] if old[5] is not None else record[5]
+                if ir is not old[4] or code is not old[5]:
+                    records[i] = (*old[:4], ir, code)
                 return
         records.append(record)
 
@@ -176,7 +210,11 @@ class TranslationCache:
 
     def store_module(self, identity: str, wasm: bytes, helpers: tuple[str, ...],
                      keys: tuple[BlockKey | None, ...]) -> ModuleRecord:  # fmt: skip
-        """Keep a compiled batch; `keys[i]` is function i's block (None: not reusable)."""
+        """Keep a compiled batch; `keys[i]` is function i's block (None: not reusable).
+        Those blocks' IR, if store() was to serialize it later, is not kept."""
+        for key in keys:
+            if key is not None:
+                self._ir_later.pop(key, None)
         record = (identity, wasm, helpers, keys)
         self.new_modules.append(record)
         self.modules_stored += 1
@@ -216,6 +254,7 @@ class TranslationCache:
         """Write what this run translated (and merge segments if there are many)."""
         if not self.new and not self.new_modules:
             return
+        self._make_deferred_ir()
         try:
             if not self.folder.exists():
                 self._drop_older_builds()

@@ -16,7 +16,7 @@ import pytest
 
 from engine import tcache as tcache_module
 from engine.target.riscv.cpu import TierConfig
-from engine.tcache import MERGE_AT, TranslationCache
+from engine.tcache import MERGE_AT, Hit, TranslationCache
 from tests.relocated_host import machines_placed_at
 from tests.riscv.test_system_mode import SV39_PROGRAM, TOOLS, build, run_until_ecall, u64
 
@@ -107,6 +107,27 @@ def test_damaged_code_is_rejected_and_the_block_keeps_its_ir(tmp_path: Path) -> 
     assert damaged.ir == b"ir"
 
 
+def hits_in_either_load_order(folder: Path) -> list[Hit | None]:
+    """The block at 0x1000 as found with the segments loaded in name order, and reversed."""
+    hits = []
+    for order in (sorted, lambda paths: sorted(paths, reverse=True)):
+        cache = TranslationCache(folder)
+        cache.index.clear()  # and load again, the segments in `order`
+        for path in order(cache.folder.glob("*.seg")):
+            for record in tcache_module._read_segment(path)[0]:
+                cache._index_record(record)
+        hits.append(cache.lookup(0x1000, 0, lambda n: CODE[:n]))
+    return hits
+
+
+def merged_into_one_segment(folder: Path) -> TranslationCache:
+    for k in range(MERGE_AT - 1):  # the last of these merges all segments into one
+        stored(folder, (0x2000 + 16 * k, CODE))
+    merged = TranslationCache(folder)
+    assert len(list(merged.folder.glob("*.seg"))) == 1
+    return merged
+
+
 def test_a_record_with_code_wins_over_one_without(tmp_path: Path) -> None:
     """Two runs stored the same block, one before it had code: which segment loads
     first does not matter, and a merge keeps the record with code."""
@@ -116,19 +137,61 @@ def test_a_record_with_code_wins_over_one_without(tmp_path: Path) -> None:
     later.add_code(hit.key, compile("x = 1", "<tb>", "exec"))
     later.close()
     assert len(list(later.folder.glob("*.seg"))) == 2
-    for order in (sorted, lambda paths: sorted(paths, reverse=True)):
-        cache = TranslationCache(tmp_path)
-        cache.index.clear()  # and load again, the segments in `order`
-        for path in order(cache.folder.glob("*.seg")):
-            for record in tcache_module._read_segment(path)[0]:
-                cache._index_record(record)
-        hit = cache.lookup(0x1000, 0, lambda n: CODE[:n])
-        assert hit is not None and hit.code is not None
-    for k in range(MERGE_AT - 1):  # the last of these merges all segments into one
-        stored(tmp_path, (0x2000 + 16 * k, CODE))
-    merged = TranslationCache(tmp_path)
-    assert len(list(merged.folder.glob("*.seg"))) == 1
+    assert all(
+        hit is not None and hit.code is not None for hit in hits_in_either_load_order(tmp_path)
+    )
+    merged = merged_into_one_segment(tmp_path)
     assert merged.lookup(0x1000, 0, lambda n: CODE[:n]).code is not None
+
+
+def test_a_block_kept_compiled_is_kept_without_its_ir(tmp_path: Path) -> None:
+    """store() may be given a function that serializes the IR when the cache is
+    written; if a module with the block is kept first, the IR is never serialized,
+    since later runs reach the block through its module."""
+    cache = TranslationCache(tmp_path)
+    made: list[int] = []
+    cache.store(0x1000, 0, CODE, lambda: made.append(0x1000) or b"ir")
+    compiled = cache.store(0x2000, 0, CODE, lambda: made.append(0x2000) or b"ir")
+    assert not made  # nothing serialized before the cache is written
+    cache.store_module("identity", b"\0asm", (), (compiled,))
+    cache.close()
+    assert made == [0x1000]
+    again = TranslationCache(tmp_path)
+    assert again.lookup(0x1000, 0, lambda n: CODE[:n]).ir == b"ir"
+    kept_compiled = again.lookup(0x2000, 0, lambda n: CODE[:n])
+    assert kept_compiled is not None and kept_compiled.ir is None
+    assert again.compiled_module("identity", kept_compiled.key) is not None
+
+
+def test_ir_left_to_serialize_later_does_not_pile_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks the hart has let go of without compiling them would hold their IR until
+    the cache is written: past MAX_DEFERRED_IR of them, all are serialized at once."""
+    monkeypatch.setattr(tcache_module, "MAX_DEFERRED_IR", 2)
+    cache = TranslationCache(tmp_path)
+    made: list[int] = []
+    for vpc in (0x1000, 0x2000):
+        cache.store(vpc, 0, CODE, lambda vpc=vpc: made.append(vpc) or b"ir")
+    assert not made
+    cache.store(0x3000, 0, CODE, lambda: made.append(0x3000) or b"ir")
+    assert made == [0x1000, 0x2000, 0x3000]
+    assert cache.lookup(0x1000, 0, lambda n: CODE[:n]).ir == b"ir"
+
+
+def test_a_record_with_ir_wins_over_one_without(tmp_path: Path) -> None:
+    """One run compiled the block and kept no IR, another kept it: whichever segment
+    loads first, and after a merge, the block has its IR."""
+    without_ir = TranslationCache(tmp_path)
+    key = without_ir.store(0x1000, 0, CODE, lambda: b"never made")
+    without_ir.store_module("identity", b"\0asm", (), (key,))
+    without_ir.close()
+    stored(tmp_path, (0x1000, CODE))
+    assert len(list(without_ir.folder.glob("*.seg"))) == 2
+    hits = hits_in_either_load_order(tmp_path)
+    assert all(hit is not None and hit.ir == b"ir-" + CODE for hit in hits)
+    merged = merged_into_one_segment(tmp_path)
+    assert merged.lookup(0x1000, 0, lambda n: CODE[:n]).ir == b"ir-" + CODE
 
 
 def test_segments_merge_when_there_are_many(tmp_path: Path) -> None:
@@ -244,6 +307,23 @@ def test_compiled_code_is_not_reused_under_another_layout(tmp_path: Path) -> Non
     second, counts = run_program(code, "wasm", "wasm32", tmp_path / "tcache")
     assert second == first
     assert counts["tbs_compiled_before"] == 0 and counts["tbs_compiled"] > 0
+
+
+@pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")
+def test_compiled_blocks_are_kept_without_their_ir(tmp_path: Path) -> None:
+    """Later runs reach a compiled block through its module, so the IR of blocks
+    compiled by the time the cache is written is never serialized (a first boot
+    compiles most of its blocks); blocks left on the interpreter keep theirs. A run
+    that cannot use the modules translates those blocks afresh."""
+    code = build(tmp_path, SV39_PROGRAM)
+    first, counts = run_program(code, "auto", "wasm64", tmp_path / "tcache", batch=1)
+    records = [r for rs in TranslationCache(tmp_path / "tcache").index.values() for r in rs]
+    without_ir = [r for r in records if r[4] is None]
+    assert len(without_ir) == counts["tbs_compiled"] > 0
+    assert len(records) > len(without_ir)
+    second, counts = run_program(code, "auto", "wasm32", tmp_path / "tcache", batch=1)
+    assert second == first
+    assert counts["insns_translated"] > 0 and counts["tbs_compiled_before"] == 0
 
 
 @pytest.mark.skipif(not all(TOOLS), reason="riscv64 binutils not installed")

@@ -22,6 +22,7 @@ budget runs out; the machine loop takes traps and interrupts in between.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from types import CodeType
 from typing import Any
@@ -283,7 +284,11 @@ class SystemCpu:
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
-                    tb.key = self.tcache.store(vpc, flags, guest_bytes, dump_block(block))
+                    # With a JIT most blocks are in a kept module by the time the cache
+                    # is written, and need no IR then: serialize it only if still needed.
+                    # Without one every block keeps its IR, smaller serialized: now.
+                    ir = dump_block(block) if self.jit is None else partial(dump_block, block)
+                    tb.key = self.tcache.store(vpc, flags, guest_bytes, ir)
             self.stats.insns_translated += block.n_insns
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
@@ -306,6 +311,8 @@ class SystemCpu:
             tb.slot, tb.key = slot, hit.key
             self.stats.tbs_compiled_before += 1
             return tb
+        if hit.ir is None and self.jit is not None:
+            return None  # it may get hot, and its IR was not kept: translate it afresh
         tb = TB(vpc, None, self.backend, ir=hit.ir)  # its IR is read if it gets hot
         tb.key = hit.key
         code = self.tcache.code_object(hit) if self.config.tier != "wasm" else None
