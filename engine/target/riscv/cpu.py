@@ -38,8 +38,7 @@ EVALUATED_RUNS = 2
 # Evaluations a block may have in all once it waits in the compile queue. A
 # queued block that uses them up is hot: instead of getting an interpreter
 # function that would serve only until its batch fills, it releases the batch
-# at once (CompileQueue.ran). At the boot's threshold of 2 this took a first
-# boot's returns to the host from 380,000 to 115,000 (docs/performance.md).
+# at once if the batch is big enough (CompileQueue.ran, TierConfig.hot_batch).
 EVALUATED_WHILE_QUEUED = 10
 # A booted machine compiles every block that runs twice (`wasmemu run`; user mode
 # keeps TierConfig's 50). What a boot compiles, the next boot loads already
@@ -58,6 +57,11 @@ class TierConfig:
     threshold: int = 50
     batch: int = 64
     patience: int = 20_000
+    # A queue of at least this many blocks is released early when one of them is hot
+    # (CompileQueue.ran). Smaller batches would make more modules, and V8 in Node 20
+    # pays for every module it loads: 875 of them took 8.7 s to load in a warm boot,
+    # 1,451 took 16.3 s (docs/performance.md).
+    hot_batch: int = 16
     # In the wasm tier, how many statically reachable TBs to compile along with a missing one.
     region: int = 16
 
@@ -65,8 +69,9 @@ class TierConfig:
 class CompileQueue:
     """Tier auto's policy: count each TB's runs on the interpreter, queue it when it
     becomes hot, and release the queue as one batch when it is full, has waited
-    `patience` interpreted TBs, or holds a block whose next run would make it an
-    interpreter function (so a hot loop is not kept waiting on the interpreter)."""
+    `patience` interpreted TBs, or holds `hot_batch` blocks and one whose next run
+    would make it an interpreter function (so a hot loop is not kept waiting on
+    the interpreter)."""
 
     def __init__(self, config: TierConfig) -> None:
         self.config = config
@@ -86,7 +91,11 @@ class CompileQueue:
         if (
             len(self.queue) < config.batch
             and self.since_queued < config.patience
-            and not (tb.count >= config.threshold and tb.out_of_evaluations)
+            and not (
+                len(self.queue) >= config.hot_batch
+                and tb.count >= config.threshold
+                and tb.out_of_evaluations
+            )
         ):
             return None
         batch, self.queue, self.since_queued = self.queue, [], 0
