@@ -149,12 +149,12 @@ class TranslationCache:
         key = (vpc, flags, len(code), code_digest(code))
         if callable(ir):
             self._ir_later[key] = ir
-            self._keep_new((*key, None, None))
-            if len(self._ir_later) > MAX_DEFERRED_IR:
-                self._make_deferred_ir()
+            ir = None
         else:
             self._ir_later.pop(key, None)
-            self._keep_new((*key, ir, None))
+        self._keep_new((*key, ir, None))
+        if len(self._ir_later) > MAX_DEFERRED_IR:
+            self._make_deferred_ir()
         self.stored += 1
         return key
 
@@ -181,12 +181,8 @@ class TranslationCache:
     def _make_deferred_ir(self) -> None:
         """Give this run's records the IR that store() was asked to make later."""
         for key, make_ir in self._ir_later.items():
-            position = self._new_position.get(key)
-            if position is None or self.new[position][4] is not None:
-                continue
-            record = (*key, make_ir(), self.new[position][5])
-            self.new[position] = record
-            self._index_record(record)
+            code = self.new[self._new_position[key]][5]
+            self._keep_new((*key, make_ir(), code))
         self._ir_later.clear()
 
     def _index_record(self, record: Record) -> None:

@@ -88,15 +88,18 @@ class CompileQueue:
         if not self.queue:
             return None
         self.since_queued += 1
-        if (
-            len(self.queue) < config.batch
-            and self.since_queued < config.patience
-            and not (
-                len(self.queue) >= config.hot_batch
+        queued = len(self.queue)
+        due = (
+            queued >= config.batch
+            or self.since_queued >= config.patience
+            # or a queued block is hot: its next run would make it a function
+            or (
+                queued >= config.hot_batch
                 and tb.count >= config.threshold
                 and tb.out_of_evaluations
             )
-        ):
+        )
+        if not due:
             return None
         batch, self.queue, self.since_queued = self.queue, [], 0
         return batch
@@ -182,10 +185,11 @@ class TB:
     that run only once or twice never pay for one, and TBs that the Wasm tier
     compiles before they ever run never need one. A block queued for
     compilation before it has a function is evaluated up to
-    EVALUATED_WHILE_QUEUED times, and then has its batch compiled. A block from the persistent
-    translation cache keeps its IR serialized until something asks for it: most
-    of them never get hot enough to be compiled, and a warm boot would otherwise
-    spend seconds rebuilding IR that nothing reads.
+    EVALUATED_WHILE_QUEUED times, and then releases its batch if that is big
+    enough (CompileQueue). A block from the persistent translation cache keeps
+    its IR serialized until something asks for it: most of them never get hot
+    enough to be compiled, and a warm boot would otherwise spend seconds
+    rebuilding IR that nothing reads.
     """
 
     __slots__ = (
