@@ -222,11 +222,11 @@ def coalesce_moves(block: Block) -> None:
                 not src.is_global
                 and uses.get(src.index) == 1
                 and prev.opc in _COALESCED_OPS
-                and prev.args[1 if prev.opc == _CALL else 0] is src
+                and prev.args[DST_POSITION[prev.opc]] is src
                 and src.type == op.args[0].type
             ):
                 args = list(prev.args)
-                args[1 if prev.opc == _CALL else 0] = op.args[0]
+                args[DST_POSITION[prev.opc]] = op.args[0]
                 prev.args = tuple(args)
                 continue
         out.append(op)
