@@ -21,7 +21,9 @@ Compiled code is kept too: each Wasm module a run builds from a batch of
 blocks, with the keys of the blocks its functions were made from. A later
 run that meets one of those blocks (same key, so the same bytes) instantiates
 the whole module at once and runs the block in Wasm straight away, without
-translating, interpreting or compiling it again. Module bytes do not depend
+translating, interpreting or compiling it again, provided the blocks its
+function calls directly (the module's links) have their bytes where it meets
+them too: SystemCpu checks that before it reuses a function. Module bytes do not depend
 on where their functions land in the table; they do depend on addresses the
 machine bakes into generated code, so each module record names the code
 identity (`WasmJit.code_identity`) it is valid under.
@@ -54,7 +56,7 @@ from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4
 # A segment's checksum finds damaged files (truncated, bits flipped), not
 # tampering: the folder is the user's own. CRC-32 rather than SHA-256, which
 # under Pyodide took 0.55 s for a warm boot's 134 MB segment against 0.07 s.
@@ -85,8 +87,12 @@ def code_digest(code: bytes) -> bytes:
 # vpc, flags, size, digest, ir (None: not kept), code (None: not made)
 Record = tuple[int, int, int, bytes, bytes | None, bytes | None]
 BlockKey = tuple[int, int, int, bytes]  # vpc, flags, size, digest: what a block is made from
-# code identity, module bytes, helper names it imports, the key of each function's block
-ModuleRecord = tuple[str, bytes, tuple[str, ...], tuple[BlockKey | None, ...]]
+# code identity, module bytes, helper names it imports, the key of each function's
+# block, and for each function the functions it calls directly (WasmJit.build_module's
+# links): a block's function is only right where those blocks' bytes are the same
+ModuleRecord = tuple[
+    str, bytes, tuple[str, ...], tuple[BlockKey | None, ...], tuple[tuple[int, ...], ...]
+]
 
 
 class Hit(NamedTuple):
@@ -205,13 +211,15 @@ class TranslationCache:
         return self.modules[index] if index is not None else None
 
     def store_module(self, identity: str, wasm: bytes, helpers: tuple[str, ...],
-                     keys: tuple[BlockKey | None, ...]) -> ModuleRecord:  # fmt: skip
-        """Keep a compiled batch; `keys[i]` is function i's block (None: not reusable).
-        Those blocks' IR, if store() was to serialize it later, is not kept."""
+                     keys: tuple[BlockKey | None, ...],
+                     links: tuple[tuple[int, ...], ...] | None = None) -> ModuleRecord:  # fmt: skip
+        """Keep a compiled batch; `keys[i]` is function i's block (None: not reusable),
+        and `links[i]` the functions it calls directly. Those blocks' IR, if store()
+        was to serialize it later, is not kept."""
         for key in keys:
             if key is not None:
                 self._ir_later.pop(key, None)
-        record = (identity, wasm, helpers, keys)
+        record = (identity, wasm, helpers, keys, links or ((),) * len(keys))
         self.new_modules.append(record)
         self.modules_stored += 1
         self._index_module(record)
@@ -304,7 +312,7 @@ def _read_segment(path: Path) -> tuple[list[Record], list[ModuleRecord]] | None:
         return None
     return (
         [r for r in records if isinstance(r, tuple) and len(r) == 6],
-        [m for m in modules if isinstance(m, tuple) and len(m) == 4],
+        [m for m in modules if isinstance(m, tuple) and len(m) == 5],
     )
 
 

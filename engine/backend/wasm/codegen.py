@@ -173,6 +173,9 @@ _WITHOUT_ALIGN = {m: MemOp(m & ~MemOp.ALIGN) for m in map(MemOp, range(16))}
 _SIZE_ONLY = {m: MemOp(m & 3) for m in map(MemOp, range(16))}
 
 
+LINK_GUARD = (-1, 0, 0)  # SupportFunctions.misses' key for the link guard
+
+
 class SupportFunctions:
     """Indices of functions the code calls besides helpers: the 64-bit high multiplies
     Wasm lacks, and (system mode) the softmmu slow paths imported from the host; and
@@ -191,6 +194,14 @@ class SupportFunctions:
         self.misses_from = misses_from
         # (access, memop, mmu) of each miss function asked for, in index order.
         self.misses: dict[tuple[int, int, int], int] = {}
+
+    def link_guard(self) -> int:
+        """The index of the module's link_guard_function, made after the TB functions
+        (numbered with the miss functions) once a TB calls another directly."""
+        index = self.misses.get(LINK_GUARD)
+        if index is None:
+            index = self.misses[LINK_GUARD] = self.misses_from + len(self.misses)
+        return index
 
     def miss(self, access: int, memop: MemOp, mmu: int) -> int:
         """The index of the module's miss function for this kind of access, made once
@@ -373,6 +384,35 @@ def chain_function(
     return locals_, c
 
 
+def link_guard_function(layout: Layout, base_global: int) -> tuple[list[ValType], Code]:
+    """`guard(entry_epoch) -> i32`: whether a TB entered at `entry_epoch` may call the
+    next TB directly (FunctionCompiler.call_linked), spending one TB of the budget if
+    so: while the budget lasts, no lookup entry was dropped since (the epoch is the
+    same) and, in system mode, the host has not asked for an exit. One copy per
+    module keeps each direct exit to a few bytes."""
+    entry_epoch, left = 0, 1
+    locals_ = [ValType.I64]
+    base = -1
+    if layout.relocatable:
+        base = len(locals_) + 1
+        locals_.append(layout.addr_type)
+    c = Code()
+    a = Addressing(layout, c, base, base_global)
+    if base >= 0:
+        a.load_base()
+    a.budget_after_one(left)
+    a.state_operand()
+    c.mem(Op.I64_LOAD, a.slot_at(layout.epoch_slot)).get(entry_epoch)
+    c.op(Op.I64_EQ).op(Op.I32_AND)
+    a.and_no_exit_request()
+    c.block(Op.IF)
+    a.store_budget(left)
+    c.i32_const(1).op(Op.RETURN)
+    c.op(Op.END)
+    c.i32_const(0).op(Op.END)
+    return locals_, c
+
+
 def push_ram_address(c: Code, layout: Layout, addr: int, entry: int) -> None:
     """Push where guest address `addr` (an i64 local) is in RAM's memory, by the TLB
     entry at the address in local `entry`, which matched it."""
@@ -420,7 +460,12 @@ class FunctionCompiler(Addressing):
     """Emits the body of one TB function."""
 
     def __init__(
-        self, block: Block, layout: Layout, helpers: dict[Helper, int], support: SupportFunctions
+        self,
+        block: Block,
+        layout: Layout,
+        helpers: dict[Helper, int],
+        support: SupportFunctions,
+        linked: dict[int, int] | None = None,
     ) -> None:
         self.block = block
         self.helpers = helpers
@@ -434,8 +479,12 @@ class FunctionCompiler(Addressing):
         self.insn_pc = block.pc
         # A TB that jumps back to its own start (a loop of one block) loops in Wasm
         # instead of returning to the dispatcher to be looked up and called again.
-        self.loops = block.pc in [op.args[0] for op in block.ops if op.opc == Opc.GOTO_TB]
-        self.entry_epoch = self._new_local(ValType.I64) if self.loops else -1
+        targets = [op.args[0] for op in block.ops if op.opc == Opc.GOTO_TB]
+        self.loops = block.pc in targets
+        # Exits to a TB of the same module that the caller vouched for (linked:
+        # pc -> function index) call it directly while nothing was dropped.
+        self.linked = {pc: f for pc, f in (linked or {}).items() if pc in targets}
+        self.entry_epoch = self._new_local(ValType.I64) if self.loops or self.linked else -1
         self.open_labels = 0  # label blocks open around the op being emitted
         plan = RegisterPlan(block, fixed_offsets(layout), self.loops)
         self.register = {offset: self._new_local(ValType.I64) for offset in plan.cached}
@@ -531,9 +580,10 @@ class FunctionCompiler(Addressing):
         if self.base >= 0:
             self.load_base()
         self.load_registers()
-        if self.loops:
+        if self.entry_epoch >= 0:
             self.state_operand()
             c.mem(Op.I64_LOAD, self.slot_at(lay.epoch_slot)).set(self.entry_epoch)
+        if self.loops:
             c.block(Op.LOOP)
         for _ in order:
             c.block()
@@ -576,6 +626,21 @@ class FunctionCompiler(Addressing):
         c.op(Op.I64_EQ).op(Op.I32_AND)
         self.and_no_exit_request()
         c.br(Op.BR_IF, self.open_labels)
+
+    def call_linked(self, func: int) -> None:
+        """At an exit to a TB of this module on the same page: tail-call its function
+        directly, skipping the chain function's lookup, while the dispatcher would have
+        chosen it anyway (the conditions of loop_back); else fall through to the exit.
+
+        The lookup is what a chain spends most of its time on (two cache misses,
+        docs/performance.md). Skipping it is sound because the target was translated
+        from the same physical page under the same flags as this TB, which was itself
+        valid when entered: the caller vouches for that (SystemCpu's link checks), and
+        anything that could change it since drops lookup entries, changing the epoch.
+        """
+        c = self.code
+        c.get(self.entry_epoch).call(self.support.link_guard())
+        c.block(Op.IF).call(func, tail=True).op(Op.END)
 
     def emit(self, op) -> None:
         opc, args, c = op.opc, op.args, self.code
@@ -688,6 +753,8 @@ class FunctionCompiler(Addressing):
             if opc == Opc.GOTO_TB and args[0] == self.block.pc:  # a loop of one block
                 self.loop_back()
             self.store_registers()
+            if opc == Opc.GOTO_TB and args[0] in self.linked:
+                self.call_linked(self.linked[args[0]])
             self.push(args[0])
             c.call(self.support.chain, tail=True)
         elif opc == Opc.EXIT:

@@ -23,12 +23,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.backend.wasm.codegen import (
+    LINK_GUARD,
     SUPPORT_LOCALS,
     Addressing,
     FunctionCompiler,
     Layout,
     SupportFunctions,
     chain_function,
+    link_guard_function,
     softmmu_miss_function,
     support_bodies,
 )
@@ -359,8 +361,14 @@ class WasmJit:
 
         return call
 
-    def build_module(self, blocks: Sequence[Block]) -> tuple[bytes, list[Helper]]:
+    def build_module(
+        self, blocks: Sequence[Block], links: Sequence[dict[int, int]] | None = None
+    ) -> tuple[bytes, list[Helper]]:
         """The module for a batch, and the helpers it imports after the shared imports.
+
+        links[i], if given, maps pcs block i exits to onto the index of the block of
+        the batch it may call directly there: the caller vouches that it would be the
+        TB the lookup finds (see FunctionCompiler.call_linked).
 
         Its functions fill the table from the slot an imported global names, so
         the bytes depend only on the blocks (and this machine's layout): an
@@ -390,9 +398,10 @@ class WasmJit:
         binary = m.type((ValType.I64, ValType.I64), (ValType.I64,))
         tb_type = m.type((), (ValType.I32,))
         first = m.imported_funcs
+        first_tb = first + 4  # after the three high multiplies and the chain function
         support = SupportFunctions(
             first, first + 1, first + 2, slow_load, slow_store, refill, base, first + 3,
-            misses_from=first + 4 + len(blocks),
+            misses_from=first_tb + len(blocks),
         )  # fmt: skip
         bodies = support_bodies(support.muluh)
         for name in ("muluh", "mulsh", "mulsuh"):
@@ -400,22 +409,32 @@ class WasmJit:
         chain_locals, chain_body = chain_function(self.layout, base, tb_type, find_physical)
         m.function(m.type((ValType.I64,), (ValType.I32,)), chain_locals, chain_body)
         funcs = []
-        for block in blocks:
-            locals_, code = FunctionCompiler(block, self.layout, helper_index, support).compile()
+        for i, block in enumerate(blocks):
+            linked = {pc: first_tb + j for pc, j in links[i].items()} if links else None
+            compiler = FunctionCompiler(block, self.layout, helper_index, support, linked)
+            locals_, code = compiler.compile()
             funcs.append(m.function(tb_type, locals_, code))
         m.elements_at_global(first_slot, funcs)
         self._add_miss_functions(m, support)
         return m.encode(), helpers
 
     def _add_miss_functions(self, m: Module, support: SupportFunctions) -> None:
-        """The TLB miss functions the batch's functions asked for, after them."""
+        """The TLB miss functions (and the link guard) the batch's functions asked for,
+        after them."""
         addr = self.layout.addr_type
         load_type = m.type((ValType.I64, addr, ValType.I64), (ValType.I64,))
         store_type = m.type((ValType.I64, addr, ValType.I64, ValType.I64), ())
-        for (access, memop, mmu), index in support.misses.items():
-            locals_, body = softmmu_miss_function(self.layout, support, access, MemOp(memop), mmu)
-            made = m.function(store_type if access else load_type, locals_, body)
-            assert made == index, "miss functions are numbered in the order they are made"
+        for kind, index in support.misses.items():
+            if kind == LINK_GUARD:
+                locals_, body = link_guard_function(self.layout, support.base_global)
+                type_ = m.type((ValType.I64,), (ValType.I32,))
+            else:
+                access, memop, mmu = kind
+                memop = MemOp(memop)
+                locals_, body = softmmu_miss_function(self.layout, support, access, memop, mmu)
+                type_ = store_type if access else load_type
+            made = m.function(type_, locals_, body)
+            assert made == index, "functions after the TBs are numbered in the order they are made"
 
     def compile(self, blocks: Sequence[Block]) -> list[int]:
         """Compile and instantiate a batch; returns the table slot of each block."""

@@ -193,8 +193,8 @@ class TB:
     """
 
     __slots__ = (
-        "_block", "_fn", "_ir", "backend", "count", "evaluated", "evaluations", "key", "pc",
-        "slot",
+        "_block", "_fn", "_ir", "backend", "count", "evaluated", "evaluations", "key", "origin",
+        "pc", "slot",
     )  # fmt: skip
 
     def __init__(
@@ -211,6 +211,9 @@ class TB:
         self.slot: int | None = None  # its function's index in the Wasm table, once compiled
         # What it was made from, when a persistent cache keeps it.
         self.key: BlockKey | None = None
+        # Where it was translated from (system mode: physical page and flags), for
+        # direct calls between TBs of a batch (engine.target.riscv.tb_links).
+        self.origin: tuple[int, int] | None = None
 
     @property
     def block(self) -> Block | None:

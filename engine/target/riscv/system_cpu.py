@@ -60,6 +60,7 @@ from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
+from engine.target.riscv.tb_links import links_hold, same_page_links
 from engine.target.riscv.translate import TB_FLAG_BITS, RiscvTranslator, tb_flags
 from engine.tcache import BlockKey, TranslationCache
 
@@ -114,6 +115,9 @@ class SystemCpu:
             self.stats.host_calls = jit.host_calls
         # Blocks an earlier run compiled (engine.tcache), by key -> their table slot here.
         self.compiled_before: dict[BlockKey, int] = {}
+        # table slot -> the blocks its function calls directly (tb_links), checked
+        # before the function is reused for a block with the same key elsewhere
+        self.slot_callees: dict[int, tuple[BlockKey | None, ...]] = {}
         self.modules_loaded: set[int] = set()
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
         self._satp = self.csrs.get("satp")
@@ -290,6 +294,7 @@ class SystemCpu:
                     ir = dump_block(block) if self.jit is None else partial(dump_block, block)
                     tb.key = self.tcache.store(vpc, flags, guest_bytes, ir)
             self.stats.insns_translated += block.n_insns
+        tb.origin = (paddr >> 12, flags)
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
         return tb
@@ -306,6 +311,9 @@ class SystemCpu:
         if hit is None:
             return None
         slot = self._compiled_before(hit.key)
+        callees = self.slot_callees.get(slot) if slot is not None else None
+        if callees and not links_hold(callees, paddr, self._code_bytes):
+            slot = None  # its function would call code this page does not have
         if slot is not None:  # already in Wasm: neither its IR nor an interpreter is needed
             tb = TB(vpc, None, self.backend)
             tb.slot, tb.key = slot, hit.key
@@ -335,7 +343,7 @@ class SystemCpu:
         if module is None or id(module) in self.modules_loaded:
             return None
         self.modules_loaded.add(id(module))
-        _identity, wasm, helper_names, keys = module
+        _identity, wasm, helper_names, keys, links = module
         helpers = [HELPERS.get(name) for name in helper_names]
         if None in helpers:
             return None  # a helper this engine no longer has: compile afresh when hot
@@ -343,7 +351,9 @@ class SystemCpu:
         slots = self.jit.load(wasm, helpers, len(keys))
         self.stats.compile_seconds += perf_counter() - start
         self.stats.modules_compiled_before += 1
-        for k, s in zip(keys, slots, strict=True):
+        for k, s, callees in zip(keys, slots, links, strict=True):
+            if callees:
+                self.slot_callees[s] = tuple(keys[j] for j in callees)
             if k is not None:
                 self.compiled_before.setdefault(k, s)
         return self.compiled_before.get(key)
@@ -467,15 +477,19 @@ class SystemCpu:
         optimize_for_wasm(blocks, self.stats)
         start = perf_counter()
         jit = self.jit
-        wasm, helpers = jit.build_module(blocks)
+        links = same_page_links(blocks, [tb.origin for tb in tbs])
+        wasm, helpers = jit.build_module(blocks, links)
         slots = jit.load(wasm, helpers, len(tbs))
+        callees = [tuple(sorted(set(found.values()))) for found in links]
         if self.tcache is not None:
             keys = tuple(tb.key for tb in tbs)
             names = tuple(h.name for h in helpers)
-            module = self.tcache.store_module(jit.code_identity, wasm, names, keys)
+            module = self.tcache.store_module(jit.code_identity, wasm, names, keys, tuple(callees))
             self.modules_loaded.add(id(module))
         self.stats.compile_seconds += perf_counter() - start
-        for tb, slot in zip(tbs, slots, strict=True):
+        for tb, slot, called in zip(tbs, slots, callees, strict=True):
+            if called:
+                self.slot_callees[slot] = tuple(tbs[j].key for j in called)
             tb.slot = slot
             tb.block = None
             if tb.key is not None:  # the same bytes translated again later reuse it
