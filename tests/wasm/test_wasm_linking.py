@@ -10,9 +10,10 @@ lookup again.
 from __future__ import annotations
 
 from engine.backend.wasm.jit import EXIT_BUDGET, EXIT_MISS
+from engine.ir.builder import Builder
 from engine.ir.core import Helper, HelperFlags
 from engine.target.riscv import state as st
-from tests.wasm.test_wasm_chaining import step
+from engine.target.riscv.state import GLOBALS as G
 
 PING, PONG = 0x10000, 0x10100  # one page
 _forgetting: list = []  # the JIT the helper below works on, and the slot it forgets
@@ -24,6 +25,16 @@ def _forget_pong(env: object) -> None:
 
 
 FORGET_PONG = Helper("test_forget_linked_pong", _forget_pong, (), None, HelperFlags.NONE)
+
+
+def step(pc: int, to: int, register: int, call: Helper | None = None):
+    """x[register] += 1, then jump to `to`."""
+    b = Builder(pc)
+    if call is not None:
+        b.call(call)
+    b.mov(G.x[register], b.add(G.x[register], 1))
+    b.goto_tb(to)
+    return b.block
 
 
 def install_linked(cpu, ping, pong) -> list[int]:
