@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from engine.ir.builder import Builder
 from engine.ir.core import Cond
+from engine.target.riscv.mmu import data_mmu_index
 from engine.target.riscv.state import GLOBALS as G
-from engine.target.riscv.tb_links import exit_targets, links_hold, same_page_links
+from engine.target.riscv.tb_links import exit_targets, links_hold, reachable, same_page_links
+from engine.target.riscv.translate import RiscvTranslator, tb_flags
 from engine.tcache import code_digest
 
 PAGE = 0x8020_0000
@@ -38,6 +40,27 @@ def test_exit_targets_are_the_constant_jumps_of_the_last_instruction() -> None:
     both = exit_targets(jumping(PAGE, PAGE + 0x40, PAGE + 0x80))
     assert sorted(both) == [PAGE + 0x40, PAGE + 0x80]
     assert exit_targets(jumping(PAGE, PAGE)) == []  # a loop of one block loops in its function
+
+
+def translated(*words: int):
+    """The S-mode TB of these instruction words at PAGE."""
+    code = b"".join(w.to_bytes(4, "little") for w in words)
+    translator = RiscvTranslator(lambda a: int.from_bytes(code[a - PAGE : a - PAGE + 2], "little"))
+    return translator.translate(PAGE, tb_flags(1, data_mmu_index(1, 0), 1))
+
+
+ADDI_A0 = 0x0015_0513  # addi a0, a0, 1
+JUMP_8 = 0x0080_006F  # jal x0, +8
+CSRS_SSTATUS_A0 = 0x1005_2073  # csrrs x0, sstatus, a0: may set SUM, changing the TB flags
+CSRW_SATP_A0 = 0x1805_1073  # csrrw x0, satp, a0: a helper changes the address space
+
+
+def test_an_instruction_that_changes_the_lookup_state_links_nothing() -> None:
+    """Its TB ends so that the next is looked up under the new flags or address
+    space; calling the old one directly would run code translated for the old."""
+    assert exit_targets(translated(ADDI_A0, JUMP_8)) == [PAGE + 12]
+    assert exit_targets(translated(ADDI_A0, CSRS_SSTATUS_A0)) == []
+    assert exit_targets(translated(ADDI_A0, CSRW_SATP_A0)) == []
 
 
 def test_exits_link_to_blocks_of_the_batch_from_the_same_page_and_flags() -> None:
@@ -72,3 +95,9 @@ def test_a_reused_function_keeps_its_direct_calls_only_where_the_callees_bytes_a
     assert not links_hold((callee,), 0xA000_0010, code_at)
     assert not links_hold((callee,), 0xB000_0010, code_at)  # not RAM: nothing to compare
     assert not links_hold((None,), 0x9000_0010, code_at)  # no key: nothing to check against
+
+
+def test_a_reused_function_answers_for_every_block_its_direct_calls_reach() -> None:
+    """Block 0 calls 1, which calls 2 without a lookup either: reusing 0's function
+    elsewhere runs 2's code too, so 2's bytes must be checked as well as 1's."""
+    assert reachable([[1], [2], [], [3, 0]]) == [(1, 2), (2,), (), (0, 1, 2, 3)]

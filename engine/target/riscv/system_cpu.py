@@ -60,7 +60,7 @@ from engine.target.riscv.exceptions import Cause, GuestException
 from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
-from engine.target.riscv.tb_links import links_hold, same_page_links
+from engine.target.riscv.tb_links import links_hold, reachable, same_page_links
 from engine.target.riscv.translate import TB_FLAG_BITS, RiscvTranslator, tb_flags
 from engine.tcache import BlockKey, TranslationCache
 
@@ -115,8 +115,9 @@ class SystemCpu:
             self.stats.host_calls = jit.host_calls
         # Blocks an earlier run compiled (engine.tcache), by key -> their table slot here.
         self.compiled_before: dict[BlockKey, int] = {}
-        # table slot -> the blocks its function calls directly (tb_links), checked
-        # before the function is reused for a block with the same key elsewhere
+        # table slot -> the blocks its function may run through direct calls
+        # (tb_links.reachable), checked before the function is reused for a block
+        # with the same key elsewhere
         self.slot_callees: dict[int, tuple[BlockKey | None, ...]] = {}
         self.modules_loaded: set[int] = set()
         self.waiting = False  # WFI executed: the machine sleeps until an interrupt
@@ -351,7 +352,7 @@ class SystemCpu:
         slots = self.jit.load(wasm, helpers, len(keys))
         self.stats.compile_seconds += perf_counter() - start
         self.stats.modules_compiled_before += 1
-        for k, s, callees in zip(keys, slots, links, strict=True):
+        for k, s, callees in zip(keys, slots, reachable(links), strict=True):
             if callees:
                 self.slot_callees[s] = tuple(keys[j] for j in callees)
             if k is not None:
@@ -487,7 +488,7 @@ class SystemCpu:
             module = self.tcache.store_module(jit.code_identity, wasm, names, keys, tuple(callees))
             self.modules_loaded.add(id(module))
         self.stats.compile_seconds += perf_counter() - start
-        for tb, slot, called in zip(tbs, slots, callees, strict=True):
+        for tb, slot, called in zip(tbs, slots, reachable(callees), strict=True):
             if called:
                 self.slot_callees[slot] = tuple(tbs[j].key for j in called)
             tb.slot = slot

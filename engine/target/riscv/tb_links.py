@@ -12,8 +12,9 @@ which the generated code notices (FunctionCompiler.call_linked).
 
 A compiled function is also reused for another TB with the same bytes at the
 same pc (the translation cache's key), possibly on another physical page or in a
-later run. There the TBs it calls directly must have their bytes too, or the
-direct call would run the wrong code: `links_hold` checks that before reuse.
+later run. There every TB it reaches through direct calls, its callees' callees
+too, must have its bytes, or a direct call would run the wrong code:
+`links_hold` checks that before reuse.
 """
 
 from __future__ import annotations
@@ -21,17 +22,31 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 
 from engine.ir.core import Block, Opc
+from engine.target.riscv.state import GLOBALS
 from engine.tcache import BlockKey, code_digest
+
+TB_FLAGS_OFFSET = GLOBALS.tb_flags.offset
 
 
 def exit_targets(block: Block) -> list[int]:
-    """The constant pcs the block's last instruction (the one that ends it) jumps to."""
+    """The constant pcs the block's last instruction (the one that ends it) jumps to,
+    unless that instruction may change what the next TB is looked up under.
+
+    An instruction that changes the TB flags (a write to sstatus.SUM or FS) or
+    calls a helper (which may write satp, the privilege, or anything else the
+    lookup depends on) ends its TB so that the next one is looked up under the
+    new state; a direct call would run the TB translated under the old one.
+    """
     targets = []
     for op in reversed(block.ops):
         if op.opc is Opc.INSN_START:
             break
+        if op.opc is Opc.CALL:
+            return []
         if op.opc is Opc.GOTO_TB and op.args[0] != block.pc:  # a loop stays in its function
             targets.append(op.args[0])
+    if any(op.dst is not None and op.dst.offset == TB_FLAGS_OFFSET for op in block.ops):
+        return []
     return targets
 
 
@@ -57,12 +72,30 @@ def same_page_links(
     return links
 
 
+def reachable(direct: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """For each function of a module, given the functions each calls directly
+    (`direct[i]`, indices into the module), every function a call to it may run
+    through direct calls alone: a callee's own direct calls go on without a lookup."""
+    closures = []
+    for start in range(len(direct)):
+        seen: set[int] = set()
+        todo = list(direct[start])
+        while todo:
+            j = todo.pop()
+            if j not in seen:
+                seen.add(j)
+                todo.extend(direct[j])
+        closures.append(tuple(sorted(seen)))
+    return closures
+
+
 def links_hold(
     callees: Sequence[BlockKey | None], paddr: int, code_at: Callable[[int, int], bytes | None]
 ) -> bool:
-    """Whether a function that calls the blocks `callees` directly may run a TB whose
-    code is at physical address `paddr`: each callee's bytes are on that page, at its
-    pc's offset (code_at(paddr, size) reads guest code, None if it cannot)."""
+    """Whether a function that may run the blocks `callees` through direct calls (all
+    of them: `reachable`) may run a TB whose code is at physical address `paddr`:
+    each callee's bytes are on that page, at its pc's offset (code_at(paddr, size)
+    reads guest code, None if it cannot)."""
     page = paddr & ~0xFFF
     for key in callees:
         if key is None:
