@@ -74,6 +74,14 @@ def test_exits_link_to_blocks_of_the_batch_from_the_same_page_and_flags() -> Non
     assert same_page_links(blocks, origins) == [{PAGE + 0x40: 1}, {}, {}, {}]
 
 
+def test_a_block_whose_instruction_straddles_two_pages_is_called_through_the_lookup() -> None:
+    """Its second page may be mapped anew while the caller's page stays."""
+    straddling = jumping(PAGE + 0xFFE, PAGE + 0x1002)
+    straddling.size = 4
+    blocks = [jumping(PAGE + 0x40, PAGE + 0xFFE), straddling]
+    assert same_page_links(blocks, [HERE, HERE]) == [{}, {}]
+
+
 def test_a_block_without_an_origin_links_nothing_and_is_linked_by_nothing() -> None:
     blocks = [jumping(PAGE, PAGE + 0x40), jumping(PAGE + 0x40, PAGE)]
     assert same_page_links(blocks, [None, HERE]) == [{}, {}]

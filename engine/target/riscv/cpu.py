@@ -194,7 +194,7 @@ class TB:
 
     __slots__ = (
         "_block", "_fn", "_ir", "backend", "count", "evaluated", "evaluations", "key", "origin",
-        "pc", "slot",
+        "pc", "second_page", "slot",
     )  # fmt: skip
 
     def __init__(
@@ -214,6 +214,9 @@ class TB:
         # Where it was translated from (system mode: physical page and flags), for
         # direct calls between TBs of a batch (engine.target.riscv.tb_links).
         self.origin: tuple[int, int] | None = None
+        # System mode: the physical page the second half of a block's only
+        # instruction comes from, when that instruction straddles two pages.
+        self.second_page: int | None = None
 
     @property
     def block(self) -> Block | None:

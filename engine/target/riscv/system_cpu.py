@@ -104,6 +104,9 @@ class SystemCpu:
         # Virtual pages of global code with lookup entries -> (physical page, fetch MMU
         # index) they were made through, or None if not one place (see flush_tlb).
         self.global_code: dict[int, tuple[int, int] | None] = {}
+        # Virtual pages with a lookup entry for a block whose instruction ends on the
+        # next page: a fence of that next page drops theirs too (flush_tlb_page).
+        self.straddling_pages: set[int] = set()
         # Copies of code pages, for the translation cache to compare blocks with: a
         # warm boot looks up 81,000 blocks on a few thousand pages, and under
         # Pyodide with wasm64 every read of guest RAM is a call into JavaScript.
@@ -189,6 +192,13 @@ class SystemCpu:
         paddr, is_global = self.mmu.fetch_mapping(vpc, self.fetch_mmu)
         context = self.state[st.TB_FLAGS]
         flags = context & TB_FLAG_BITS
+        if tb.second_page is not None:
+            # Half its instruction is on the next page, which neither the second
+            # level nor a global entry would look at: only this address space
+            # finds it, until a fence of either page (flush_tlb_page).
+            self.jit.set_lookup(vpc, tb.slot, context)
+            self.straddling_pages.add(vpc >> 12)
+            return
         self.jit.set_physical(vpc, paddr, tb.slot, flags)
         if not is_global:
             self.jit.set_lookup(vpc, tb.slot, context)
@@ -202,6 +212,7 @@ class SystemCpu:
         """Drop every dispatcher lookup entry (and the notes on their pages)."""
         self.jit.clear_lookup()
         self.global_code.clear()
+        self.straddling_pages.clear()
 
     def _flush_translations(self) -> None:
         """Forget virtual-to-physical translations and what the host found through them."""
@@ -264,15 +275,34 @@ class SystemCpu:
             raise
         full_key = (paddr, vpc, flags)
         tb = self.tbs.get(full_key)
+        if tb is not None and tb.second_page is not None:
+            # made anew below if its second page is mapped elsewhere now
+            tb = tb if self._second_page(vpc) == tb.second_page else None
         if tb is None:
             tb = self._translate(vpc, flags, paddr)
             self.tbs[full_key] = tb
-            page = paddr >> 12
-            self.page_tbs.setdefault(page, []).append(full_key)
-            self.mmu.mark_code_page(page)
+            self._made_from(paddr >> 12, full_key)
+            if tb.second_page is not None and tb.second_page >= 0:
+                self._made_from(tb.second_page, full_key)
         self.fast[key] = tb
         self.fast_by_page.setdefault(vpc >> 12, []).append(key)
+        if tb.second_page is not None:  # a fence of either page forgets it
+            self.fast_by_page.setdefault((vpc >> 12) + 1, []).append(key)
         return tb
+
+    def _made_from(self, page: int, full_key: tuple[int, int, int]) -> None:
+        """The TB under full_key was made from physical page `page`: a store to it
+        drops the TB (invalidate_code_page)."""
+        self.page_tbs.setdefault(page, []).append(full_key)
+        self.mmu.mark_code_page(page)
+
+    def _second_page(self, vpc: int) -> int | None:
+        """The physical page after the one vpc is on, as fetches see it now (None if
+        a fetch there faults: the translator raises that where it belongs)."""
+        try:
+            return self.mmu.fetch_page((vpc | 0xFFF) + 1, self.fetch_mmu) >> 12
+        except GuestException:
+            return None
 
     def _translate(self, vpc: int, flags: int, paddr: int) -> TB:
         start = perf_counter()
@@ -286,6 +316,13 @@ class SystemCpu:
             if self.config.tier == "interp":
                 optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
             tb = TB(vpc, block, self.backend)
+            if (vpc & 0xFFF) + block.size > 0x1000:
+                # Its instruction straddles two pages (such a block never comes from
+                # the cache, which keys blocks by the bytes of one). The translator
+                # fetched from the next page just now, so it is mapped; were it not,
+                # -1 (never a page) would make the block anew at each lookup.
+                second = self._second_page(vpc)
+                tb.second_page = -1 if second is None else second
             if self.tcache is not None:
                 guest_bytes = self._code_bytes(paddr, block.size)
                 if guest_bytes is not None:
@@ -463,11 +500,11 @@ class SystemCpu:
                 batch = self.queue.ran(tb)
                 if batch:
                     self._compile(batch)
-                if tb.slot is None:
-                    if tb.fn():
-                        return True
-                    if state[st.EXIT_REQUEST]:
-                        return False
+            if tb.slot is None:  # not compiled (yet)
+                if tb.fn():
+                    return True
+                if state[st.EXIT_REQUEST]:
+                    return False
             tb = self._lookup(state[st.PC])
 
     def _compile(self, tbs: list[TB]) -> None:
@@ -596,8 +633,12 @@ class SystemCpu:
             self.fast.pop(key, None)
         if self.jit is not None:
             # Entries of every address space: the page may be mapped anew in any.
-            self.jit.forget_page(vaddr >> 12)
-            self.global_code.pop(vaddr >> 12, None)
+            vpage = vaddr >> 12
+            self.jit.forget_page(vpage)
+            self.global_code.pop(vpage, None)
+            if vpage - 1 in self.straddling_pages:  # a block ending on this page
+                self.straddling_pages.discard(vpage - 1)
+                self.jit.forget_page(vpage - 1)
 
     def describe(self) -> dict[str, Any]:
         s = self.state

@@ -58,8 +58,10 @@ def same_page_links(
     origins[i] names where block i was translated from (its physical page and
     flags), or is None for a block that must not be linked either way.
     """
+    # A block whose instruction straddles two pages is no callee: its second page
+    # may be mapped anew while the caller's stays (SystemCpu._lookup).
     where = {(origin, b.pc): j for j, (b, origin) in enumerate(zip(blocks, origins, strict=True))
-             if origin is not None}  # fmt: skip
+             if origin is not None and (b.pc & 0xFFF) + b.size <= 0x1000}  # fmt: skip
     links: list[dict[int, int]] = []
     for block, origin in zip(blocks, origins, strict=True):
         found = {}
