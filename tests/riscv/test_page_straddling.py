@@ -15,6 +15,7 @@ import pytest
 
 from tests.riscv.test_system_mode import (
     CODE_PAGE,
+    GLOBAL_CODE_PAGE,
     MODES,
     build,
     poke,
@@ -23,6 +24,7 @@ from tests.riscv.test_system_mode import (
     run,
     s_mode_program,
 )
+from tests.riscv.test_translation_cache import run_program
 
 # VA 0x40000000 -> 0x80010000 (the lower half, 0x0513, at its last two bytes);
 # VA 0x40001000 -> 0x80011000 at first, then 0x80012000. Each of those holds an
@@ -35,23 +37,27 @@ def upper_half(n: int) -> int:
     return (n << 4) | (0x0000_8067 << 16)
 
 
-STRADDLING_PROGRAM = s_mode_program(
-    [(0x80010, CODE_PAGE)],
-    {
-        0x80010FF8: 0x0513 << 48,
-        0x80011000: upper_half(1),
-        0x80012000: upper_half(2),
-        FIRST_L0_ENTRY_OF_NEXT_PAGE: pte(0x80011, CODE_PAGE),
-    },
-    f"""
+def straddling_program(flags: int, fence: str) -> str:
+    """Run the straddling `li a0, n` at VA 0x40000FFE (both pages mapped with PTE
+    `flags`), remap its second page alone and fence with `fence`, then rewrite that
+    page's bytes: s4, s5, s6 hold what it returned each time."""
+    return s_mode_program(
+        [(0x80010, flags)],
+        {
+            0x80010FF8: 0x0513 << 48,
+            0x80011000: upper_half(1),
+            0x80012000: upper_half(2),
+            FIRST_L0_ENTRY_OF_NEXT_PAGE: pte(0x80011, flags),
+        },
+        f"""
     li s10, 0x40000FFE
     jalr s10
     mv s4, a0
     jalr s10
     add s4, s4, a0          # twice: compiled by now in the Wasm tiers
-    {poke(FIRST_L0_ENTRY_OF_NEXT_PAGE, pte(0x80012, CODE_PAGE)).strip()}
+    {poke(FIRST_L0_ENTRY_OF_NEXT_PAGE, pte(0x80012, flags)).strip()}
     li t0, 0x40001000
-    sfence.vma t0           # only the second page changed its mapping
+    {fence}
     jalr s10
     mv s5, a0
     {poke(0x80012000, upper_half(3)).strip()}
@@ -60,12 +66,18 @@ STRADDLING_PROGRAM = s_mode_program(
     mv s6, a0
     ecall
 """,
-)
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_straddling_instruction_follows_its_second_page(tmp_path: Path, mode: str) -> None:
-    cpu, _ram = run(build(tmp_path, STRADDLING_PROGRAM), mode)
+@pytest.mark.parametrize("flags", [CODE_PAGE, GLOBAL_CODE_PAGE], ids=["local", "global"])
+@pytest.mark.parametrize(
+    "fence", ["sfence.vma t0", "sfence.vma"], ids=["second page fenced", "full fence"]
+)
+def test_a_straddling_instruction_follows_its_second_page(
+    tmp_path: Path, mode: str, flags: int, fence: str
+) -> None:
+    cpu, _ram = run(build(tmp_path, straddling_program(flags, fence)), mode)
     x = registers(cpu)
     assert x["s4"] == 2, "li a0, 1 across the page boundary, run twice"
     assert x["s5"] == 2, "the second page was remapped"
@@ -73,3 +85,16 @@ def test_a_straddling_instruction_follows_its_second_page(tmp_path: Path, mode: 
     if mode != "interp":
         straddling = [tb for (_paddr, vpc, _flags), tb in cpu.tbs.items() if vpc == 0x40000FFE]
         assert [tb.slot is not None for tb in straddling] == [True], "compiled, like any block"
+
+
+@pytest.mark.parametrize("wasm", ["wasm64", "wasm32"])
+def test_a_straddling_block_is_kept_by_the_bytes_of_both_pages(tmp_path: Path, wasm: str) -> None:
+    """The translation cache knows such a block by both pages' bytes, so a second run
+    translates nothing, and each of its three versions is told apart."""
+    code = build(tmp_path, straddling_program(CODE_PAGE, "sfence.vma t0"))
+    first, _ = run_program(code, "wasm", wasm, tmp_path / "tcache")
+    second, counts2 = run_program(code, "wasm", wasm, tmp_path / "tcache")
+    assert second == first
+    assert counts2["insns_translated"] == 0 and counts2["tbs_compiled"] == 0
+    s4, s5, s6 = (first["x"][r - 1] for r in (20, 21, 22))
+    assert (s4, s5, s6) == (2, 2, 3)

@@ -105,8 +105,9 @@ class SystemCpu:
         # index) they were made through, or None if not one place (see flush_tlb).
         self.global_code: dict[int, tuple[int, int] | None] = {}
         # Virtual pages with a lookup entry for a block whose instruction ends on the
-        # next page: a fence of that next page drops theirs too (flush_tlb_page).
-        self.straddling_pages: set[int] = set()
+        # next page -> the physical page that next one was: a fence of it drops
+        # their entries too (flush_tlb_page), a full fence checks it (flush_tlb).
+        self.straddling_pages: dict[int, int] = {}
         # Copies of code pages, for the translation cache to compare blocks with: a
         # warm boot looks up 81,000 blocks on a few thousand pages, and under
         # Pyodide with wasm64 every read of guest RAM is a call into JavaScript.
@@ -170,6 +171,8 @@ class SystemCpu:
             with self.mmu.walker.remembering_reads():  # no guest store until it is done
                 kept = self.jit.retain_pages(self._global_code_stayed)
             self.global_code = {page: self.global_code[page] for page in kept}
+            self.straddling_pages = {page: second for page, second in self.straddling_pages.items()
+                                     if page in kept}  # fmt: skip
 
     def _global_code_stayed(self, vpage: int) -> bool:
         where = self.global_code.get(vpage)
@@ -177,9 +180,13 @@ class SystemCpu:
             return False
         ppage, mmu_idx = where
         try:
-            return self.mmu.fetch_mapping(vpage << 12, mmu_idx) == (ppage << 12, True)
+            stayed = self.mmu.fetch_mapping(vpage << 12, mmu_idx) == (ppage << 12, True)
+            second = self.straddling_pages.get(vpage)
+            if stayed and second is not None:  # a block ending on the next page needs it
+                stayed = self.mmu.fetch_mapping((vpage + 1) << 12, mmu_idx) == (second << 12, True)
         except GuestException:  # walk the new tables
             return False
+        return stayed
 
     def _fill_lookup(self, tb: TB) -> None:
         """Give the dispatcher tb's entries. The first level's is under the context it
@@ -193,13 +200,20 @@ class SystemCpu:
         context = self.state[st.TB_FLAGS]
         flags = context & TB_FLAG_BITS
         if tb.second_page is not None:
-            # Half its instruction is on the next page, which neither the second
-            # level nor a global entry would look at: only this address space
-            # finds it, until a fence of either page (flush_tlb_page).
-            self.jit.set_lookup(vpc, tb.slot, context)
-            self.straddling_pages.add(vpc >> 12)
-            return
-        self.jit.set_physical(vpc, paddr, tb.slot, flags)
+            # Half its instruction is on the next page, which the second level does
+            # not look at, and a fence of that page must drop it (flush_tlb_page).
+            # It is global code only if both pages are, and a full fence keeps it
+            # only while both stay (_global_code_stayed).
+            self.straddling_pages[vpc >> 12] = tb.second_page
+            try:
+                next_page = self.mmu.fetch_mapping((vpc | 0xFFF) + 1, self.fetch_mmu)
+            except GuestException:
+                return  # unmapped since: the host's lookup makes it anew
+            if not is_global or next_page != (tb.second_page << 12, True):
+                self.jit.set_lookup(vpc, tb.slot, context)
+                return
+        else:
+            self.jit.set_physical(vpc, paddr, tb.slot, flags)
         if not is_global:
             self.jit.set_lookup(vpc, tb.slot, context)
             return
@@ -316,15 +330,8 @@ class SystemCpu:
             if self.config.tier == "interp":
                 optimize(block)  # the interpreter is its last tier: see optimize_for_wasm
             tb = TB(vpc, block, self.backend)
-            if (vpc & 0xFFF) + block.size > 0x1000:
-                # Its instruction straddles two pages (such a block never comes from
-                # the cache, which keys blocks by the bytes of one). The translator
-                # fetched from the next page just now, so it is mapped; were it not,
-                # -1 (never a page) would make the block anew at each lookup.
-                second = self._second_page(vpc)
-                tb.second_page = -1 if second is None else second
             if self.tcache is not None:
-                guest_bytes = self._code_bytes(paddr, block.size)
+                guest_bytes = self._block_bytes(vpc, paddr, block.size)
                 if guest_bytes is not None:
                     # With a JIT most blocks are in a kept module by the time the cache
                     # is written, and need no IR then: serialize it only if still needed.
@@ -332,6 +339,13 @@ class SystemCpu:
                     ir = dump_block(block) if self.jit is None else partial(dump_block, block)
                     tb.key = self.tcache.store(vpc, flags, guest_bytes, ir)
             self.stats.insns_translated += block.n_insns
+        size = tb.key[2] if tb.key is not None else tb.block.size if tb.block is not None else 0
+        if (vpc & 0xFFF) + size > 0x1000:
+            # Its instruction straddles two pages. It was fetched from the next page
+            # just now, so that is mapped; were it not, -1 (never a page) would make
+            # the block anew at each lookup.
+            second = self._second_page(vpc)
+            tb.second_page = -1 if second is None else second
         tb.origin = (paddr >> 12, flags)
         self.stats.translate_seconds += perf_counter() - start
         self.stats.tbs_translated += 1
@@ -345,7 +359,7 @@ class SystemCpu:
             tb.block = None  # nothing will compile it
 
     def _from_cache(self, vpc: int, flags: int, paddr: int) -> TB | None:
-        hit = self.tcache.lookup(vpc, flags, lambda size: self._code_bytes(paddr, size))
+        hit = self.tcache.lookup(vpc, flags, lambda size: self._block_bytes(vpc, paddr, size))
         if hit is None:
             return None
         slot = self._compiled_before(hit.key)
@@ -395,6 +409,18 @@ class SystemCpu:
             if k is not None:
                 self.compiled_before.setdefault(k, s)
         return self.compiled_before.get(key)
+
+    def _block_bytes(self, vpc: int, paddr: int, size: int) -> bytes | None:
+        """The guest code of a block at vpc (physical address paddr) of `size` bytes as it
+        is now, from the next page too when its instruction straddles two."""
+        first = 0x1000 - (paddr & 0xFFF)
+        if size <= first:
+            return self._code_bytes(paddr, size)
+        second = self._second_page(vpc)
+        if second is None:
+            return None
+        head, tail = self._code_bytes(paddr, first), self._code_bytes(second << 12, size - first)
+        return None if head is None or tail is None else head + tail
 
     def _code_bytes(self, paddr: int, size: int) -> bytes | None:
         """Guest RAM at [paddr, paddr + size) if the block lies within one page of RAM."""
@@ -636,9 +662,9 @@ class SystemCpu:
             vpage = vaddr >> 12
             self.jit.forget_page(vpage)
             self.global_code.pop(vpage, None)
-            if vpage - 1 in self.straddling_pages:  # a block ending on this page
-                self.straddling_pages.discard(vpage - 1)
+            if self.straddling_pages.pop(vpage - 1, None) is not None:  # a block ends here
                 self.jit.forget_page(vpage - 1)
+                self.global_code.pop(vpage - 1, None)
 
     def describe(self) -> dict[str, Any]:
         s = self.state
