@@ -21,10 +21,10 @@ Compiled code is kept too: each Wasm module a run builds from a batch of
 blocks, with the keys of the blocks its functions were made from. A later
 run that meets one of those blocks (same key, so the same bytes) instantiates
 the whole module at once and runs the block in Wasm straight away, without
-translating, interpreting or compiling it again, provided the blocks its
-function calls directly (the module's links) have their bytes where it meets
-them too: SystemCpu checks that before it reuses a function. Module bytes do not depend
-on where their functions land in the table; they do depend on addresses the
+translating, interpreting or compiling it again, provided every block its
+function reaches through direct calls (the module's links) has its bytes
+there too: SystemCpu checks that before it reuses a function. Module bytes
+do not depend on where their functions land in the table; they do depend on addresses the
 machine bakes into generated code, so each module record names the code
 identity (`WasmJit.code_identity`) it is valid under.
 

@@ -61,7 +61,14 @@ from engine.target.riscv.mmu import data_mmu_index, fetch_mmu_index
 from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
 from engine.target.riscv.tb_links import links_hold, reachable, same_page_links
-from engine.target.riscv.translate import TB_FLAG_BITS, RiscvTranslator, tb_flags
+from engine.target.riscv.translate import (
+    PAGE_SIZE,
+    TB_FLAG_BITS,
+    RiscvTranslator,
+    crosses_page,
+    next_page,
+    tb_flags,
+)
 from engine.tcache import BlockKey, TranslationCache
 
 # Blocks loaded from the translation cache name their helpers; these modules
@@ -206,10 +213,10 @@ class SystemCpu:
             # only while both stay (_global_code_stayed).
             self.straddling_pages[vpc >> 12] = tb.second_page
             try:
-                next_page = self.mmu.fetch_mapping((vpc | 0xFFF) + 1, self.fetch_mmu)
+                mapped = self.mmu.fetch_mapping(next_page(vpc), self.fetch_mmu)
             except GuestException:
                 return  # unmapped since: the host's lookup makes it anew
-            if not is_global or next_page != (tb.second_page << 12, True):
+            if not is_global or mapped != (tb.second_page << 12, True):
                 self.jit.set_lookup(vpc, tb.slot, context)
                 return
         else:
@@ -314,7 +321,7 @@ class SystemCpu:
         """The physical page after the one vpc is on, as fetches see it now (None if
         a fetch there faults: the translator raises that where it belongs)."""
         try:
-            return self.mmu.fetch_page((vpc | 0xFFF) + 1, self.fetch_mmu) >> 12
+            return self.mmu.fetch_page(next_page(vpc), self.fetch_mmu) >> 12
         except GuestException:
             return None
 
@@ -340,7 +347,7 @@ class SystemCpu:
                     tb.key = self.tcache.store(vpc, flags, guest_bytes, ir)
             self.stats.insns_translated += block.n_insns
         size = tb.key[2] if tb.key is not None else tb.block.size if tb.block is not None else 0
-        if (vpc & 0xFFF) + size > 0x1000:
+        if crosses_page(vpc, size):
             # Its instruction straddles two pages. It was fetched from the next page
             # just now, so that is mapped; were it not, -1 (never a page) would make
             # the block anew at each lookup.
@@ -413,9 +420,9 @@ class SystemCpu:
     def _block_bytes(self, vpc: int, paddr: int, size: int) -> bytes | None:
         """The guest code of a block at vpc (physical address paddr) of `size` bytes as it
         is now, from the next page too when its instruction straddles two."""
-        first = 0x1000 - (paddr & 0xFFF)
-        if size <= first:
+        if not crosses_page(paddr, size):
             return self._code_bytes(paddr, size)
+        first = PAGE_SIZE - (paddr & (PAGE_SIZE - 1))
         second = self._second_page(vpc)
         if second is None:
             return None
@@ -426,7 +433,7 @@ class SystemCpu:
         """Guest RAM at [paddr, paddr + size) if the block lies within one page of RAM."""
         ram = self.mmu.ram
         off = paddr - self.mmu.ram_base
-        if size <= 0 or (paddr & 0xFFF) + size > 0x1000 or not 0 <= off <= len(ram) - size:
+        if size <= 0 or crosses_page(paddr, size) or not 0 <= off <= len(ram) - size:
             return None
         page = paddr >> 12
         snapshot = self.code_snapshots.get(page)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 from engine.ir.core import Block, Opc
 from engine.target.riscv.state import GLOBALS
+from engine.target.riscv.translate import crosses_page
 from engine.tcache import BlockKey, code_digest
 
 TB_FLAGS_OFFSET = GLOBALS.tb_flags.offset
@@ -41,12 +42,10 @@ def exit_targets(block: Block) -> list[int]:
     for op in reversed(block.ops):
         if op.opc is Opc.INSN_START:
             break
-        if op.opc is Opc.CALL:
+        if op.opc is Opc.CALL or (op.dst is not None and op.dst.offset == TB_FLAGS_OFFSET):
             return []
         if op.opc is Opc.GOTO_TB and op.args[0] != block.pc:  # a loop stays in its function
             targets.append(op.args[0])
-    if any(op.dst is not None and op.dst.offset == TB_FLAGS_OFFSET for op in block.ops):
-        return []
     return targets
 
 
@@ -61,7 +60,7 @@ def same_page_links(
     # A block whose instruction straddles two pages is no callee: its second page
     # may be mapped anew while the caller's stays (SystemCpu._lookup).
     where = {(origin, b.pc): j for j, (b, origin) in enumerate(zip(blocks, origins, strict=True))
-             if origin is not None and (b.pc & 0xFFF) + b.size <= 0x1000}  # fmt: skip
+             if origin is not None and not crosses_page(b.pc, b.size)}  # fmt: skip
     links: list[dict[int, int]] = []
     for block, origin in zip(blocks, origins, strict=True):
         found = {}

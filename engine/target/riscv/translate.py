@@ -21,6 +21,17 @@ MAX_INSNS = 256
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
+def crosses_page(pc: int, size: int) -> bool:
+    """Whether `size` guest bytes from pc run onto the next page: a TB's do only when
+    its one instruction straddles the boundary (it can only start a TB)."""
+    return (pc & (PAGE_SIZE - 1)) + size > PAGE_SIZE
+
+
+def next_page(pc: int) -> int:
+    """The address of the page after pc's."""
+    return (pc | (PAGE_SIZE - 1)) + 1
+
+
 # A system-mode TB's flags: the privilege, the data MMU context and mstatus.FS.
 FLAGS_MMU_SHIFT, FLAGS_FS_SHIFT = 2, 4
 TB_FLAG_BITS = 0x3F
