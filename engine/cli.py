@@ -240,8 +240,11 @@ On a terminal: Ctrl-A X quits, Ctrl-A H lists the keys.
 """
 
 
-def _run(argv: Sequence[str], console: Any = None) -> int:
-    """`console`: the machine's console (default: the terminal or pipes of this process)."""
+def _run(
+    argv: Sequence[str], console: Any = None, tcache_saved: Callable[[], None] | None = None
+) -> int:
+    """`console`: the machine's console (default: the terminal or pipes of this process);
+    `tcache_saved`: called after each save of the translation cache."""
     from engine.machine.boot import BootError
     from engine.machine.device_options import DeviceOptionError, DeviceRequests
     from engine.machine.virt import MachineConfig, VirtMachine
@@ -312,6 +315,7 @@ def _run(argv: Sequence[str], console: Any = None) -> int:
 
         tcache = str(cache_root() / "tcache")
     config.tcache_dir = tcache
+    config.tcache_saved = tcache_saved
     try:  # before the image: a typo in a path should not wait for a build
         config.virtio = devices.build()
     except DeviceOptionError as e:
@@ -451,8 +455,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def main(argv: Sequence[str] | None = None, console: Any = None) -> int:
-    """`console` replaces the process's terminal for `run` (the JavaScript runners use it)."""
+def main(
+    argv: Sequence[str] | None = None,
+    console: Any = None,
+    tcache_saved: Callable[[], None] | None = None,
+) -> int:
+    """`console` replaces the process's terminal for `run`, and `tcache_saved` is called
+    after each save of its translation cache (the JavaScript runners use both)."""
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -463,7 +472,9 @@ def main(argv: Sequence[str] | None = None, console: Any = None) -> int:
         print(f"wasmemu: unknown command '{args[0]}'\n{MAIN_USAGE}", file=sys.stderr, end="")
         return 2
     try:
-        return _run(args[1:], console) if command is _run else command(args[1:])
+        if command is _run:
+            return _run(args[1:], console, tcache_saved)
+        return command(args[1:])
     except UsageError as e:
         print(f"wasmemu: {e}", file=sys.stderr)
         return 2

@@ -31,9 +31,11 @@ identity (`WasmJit.code_identity`) it is valid under.
 The folder is one namespace per engine build (a digest of the engine's own
 source files and the Python version, as code objects are version-specific).
 A new engine build removes older builds' namespaces when it first writes.
-Each run adds at most one segment file, written to a temporary name and
-renamed, so concurrent runs never see half a file; segments are merged when
-there are many. A segment that fails its checksum is ignored (and removed),
+Each save adds one segment file, written to a temporary name and renamed, so
+concurrent runs never see half a file; segments are merged when there are
+many. A board saves when its guest sits idle at a prompt (so a run that is
+killed, or a browser tab that is closed, keeps its boot's translations) and
+when it stops. A segment that fails its checksum is ignored (and removed),
 never trusted. Deleting the folder at any time costs only the next run's speed.
 """
 
@@ -116,6 +118,9 @@ class TranslationCache:
         self.hits = self.misses = self.rejected = self.stored = 0
         self.modules_stored = 0
         self.segments = 0
+        # Called after a segment is written: the JavaScript runners copy the folder
+        # to storage of their own (the browser's lives in memory otherwise).
+        self.on_write: Callable[[], None] | None = None
         self._load()
 
     # -- lookups -------------------------------------------------------------------------
@@ -254,9 +259,20 @@ class TranslationCache:
             for module in modules:
                 self._index_module(module)
 
+    @property
+    def unsaved(self) -> int:
+        """How many block records and modules this run made that no segment holds yet."""
+        return len(self.new) + len(self.new_modules)
+
     def close(self) -> None:
         """Write what this run translated (and merge segments if there are many)."""
-        if not self.new and not self.new_modules:
+        self.save()
+
+    def save(self) -> None:
+        """Write the records made since the last save as a segment (merging segments if
+        there are many); the run goes on, and a later save writes only what follows.
+        `on_write` is called after each segment is in place."""
+        if not self.unsaved:
             return
         self._make_deferred_ir()
         try:
@@ -274,6 +290,9 @@ class TranslationCache:
                 _write_segment(self.folder, self.new, self.new_modules)
         except OSError as exc:
             log.warning("translation cache: cannot write to %s: %s", self.folder, exc)
+        else:
+            if self.on_write is not None:
+                self.on_write()
         self.new = []
         self._new_position.clear()
         self.new_modules = []

@@ -37,12 +37,22 @@ class InputPacer:
             self._mid_line = data[-1:] != b"\n"
             self._last_output = self._clock()
 
+    @property
+    def at_prompt(self) -> bool:
+        """The guest wrote something since the last line and stopped mid-line, as
+        prompts do (whether or not input is piped)."""
+        return self._wrote_since_line and self._mid_line
+
+    def host_paused(self, seconds: float) -> None:
+        """The host kept the guest from running for `seconds` (saving its translation
+        cache, say): that is not the guest being quiet, so it does not count."""
+        self._last_output += seconds
+
     def next_line(self, guest_waits: bool) -> bytes | None:
         """The next held line if the guest is ready for it, else None."""
         if not self.held or not guest_waits:
             return None
-        at_prompt = self._wrote_since_line and self._mid_line
-        if not at_prompt and self._clock() - self._last_output < QUIET_SECONDS:
+        if not self.at_prompt and self._clock() - self._last_output < QUIET_SECONDS:
             return None
         end = self.held.find(b"\n") + 1 or len(self.held)
         line = bytes(self.held[:end])

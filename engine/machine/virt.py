@@ -46,6 +46,14 @@ ISA = "rv64imafdc_zicsr_zifencei_sstc"
 UART_IRQ = 10
 SLICE_TBS = 20_000
 NS_PER_TICK = 100  # 10 MHz time base
+# The translation cache is saved when the guest waits at a prompt with at least
+# SAVE_IDLE_RECORDS new records, at most every SAVE_IDLE_SECONDS (counting from
+# the start), not only when the run ends: a first boot's translations (about
+# 80,000 records) then survive a killed run or a closed browser tab, which never
+# reach the end. Saving them takes a second or two. An idle guest still adds a
+# few records a minute; those wait for the end rather than each making a segment.
+SAVE_IDLE_RECORDS = 1_000
+SAVE_IDLE_SECONDS = 30.0
 
 
 @dataclass
@@ -61,6 +69,8 @@ class MachineConfig:
     virtio: list[VirtioDevice] = field(default_factory=list)
     # Where translations persist between runs (engine.tcache); None: not at all.
     tcache_dir: str | None = None
+    # Called after each save of the translation cache (see SAVE_IDLE_SECONDS).
+    tcache_saved: Callable[[], None] | None = None
     # wasm64 with guest RAM in a 64-bit memory of its own, as under Pyodide, where
     # it is the only way; elsewhere for tests of that layout.
     ram_apart: bool = False
@@ -105,6 +115,7 @@ class VirtMachine:
         self.clint = Clint()
         self.plic = Plic()
         self.pacer = InputPacer()
+        self._tcache_saved_at = time.monotonic()
         self.uart = Uart16550(output=self._console_output)
         self.finisher = SifiveTest(self._finish)
         for name, device in (("clint", self.clint), ("plic", self.plic), ("uart0", self.uart),
@@ -127,7 +138,7 @@ class VirtMachine:
         self.host: Any = None  # the WebAssembly host, on the Wasm tiers
         self.ram_apart = False  # guest RAM in a Wasm memory of its own (wasm64 under Pyodide)
         if cfg.tier.tier == "interp":
-            self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
+            self.tcache = self._open_tcache()
             self.ram = memoryview(bytearray(cfg.ram_size))
             self.state = memoryview(bytearray(st.STATE_BYTES)).cast("Q")
             self.mmu = SoftMmu(self.state, self.ram, self.ram_base, self.bus)
@@ -152,7 +163,7 @@ class VirtMachine:
         # (a heap address under Pyodide, different from run to run: the layout is then
         # relocatable, so modules kept by the translation cache stay valid).
         base = host.memory_address(memory)
-        self.tcache = TranslationCache(cfg.tcache_dir) if cfg.tcache_dir else None
+        self.tcache = self._open_tcache()
         ram_memory = None
         if apart:
             ram_memory, self.ram = host.create_ram_memory(ram_pages)
@@ -182,6 +193,14 @@ class VirtMachine:
                       ram_memory=ram_memory)  # fmt: skip
         self.cpu = SystemCpu(self.state, self.mmu, self.clint.mtime, cfg.tier, jit, self.tcache)
         env.target = self.cpu
+
+    def _open_tcache(self) -> TranslationCache | None:
+        cfg = self.config
+        if not cfg.tcache_dir:
+            return None
+        tcache = TranslationCache(cfg.tcache_dir)
+        tcache.on_write = cfg.tcache_saved
+        return tcache
 
     # -- wiring ------------------------------------------------------------------------
     def _wire(self, connect: Callable[[Callable[[bool], None]], None], bit: int) -> None:
@@ -282,6 +301,8 @@ class VirtMachine:
 
     def _sleep(self) -> None:
         """WFI: wait for the next timer deadline (CLINT or Sstc) or console input."""
+        if self.pacer.at_prompt and self._guest_waits_for_input():
+            self._save_translations_when_due()
         deadlines = [self.clint.next_deadline_ns()]
         csrs = self.cpu.csrs
         if csrs.get("menvcfg") >> 63:
@@ -291,6 +312,17 @@ class VirtMachine:
         timeout = max(0.0, (min(upcoming) - now) / 1e9) if upcoming else 1.0
         self._poll_console(min(timeout, 1.0))
         self._update_timers()
+
+    def _save_translations_when_due(self) -> None:
+        tcache = self.tcache
+        now = time.monotonic()
+        if tcache is None or tcache.unsaved < SAVE_IDLE_RECORDS:
+            return
+        if now - self._tcache_saved_at < SAVE_IDLE_SECONDS:
+            return
+        tcache.save()
+        self._tcache_saved_at = time.monotonic()
+        self.pacer.host_paused(self._tcache_saved_at - now)
 
     def _update_timers(self) -> None:
         """Bring the timer interrupt levels up to date (they depend on the time).

@@ -52,6 +52,21 @@ def test_a_guest_reading_without_a_prompt_gets_its_line_once_quiet() -> None:
     assert pacer.next_line(guest_waits=True) == b"typed into cat\n"
 
 
+def test_time_the_host_kept_the_guest_from_running_is_not_quiet() -> None:
+    # The failure this guards against: a translation cache save of a few seconds
+    # while `cat` waited on I/O counted as quiet, and the next line was echoed
+    # in the middle of the command's output.
+    pacer, clock = pacer_with(b"poweroff -f\n")
+    pacer.saw_output(b"cat /sys/class/tty/ttyS0/type\r\n")
+    assert not pacer.at_prompt
+    clock.now += 3 * QUIET_SECONDS
+    pacer.host_paused(3 * QUIET_SECONDS)
+    assert pacer.next_line(guest_waits=True) is None
+    pacer.saw_output(b"4\r\n~ # ")
+    assert pacer.at_prompt
+    assert pacer.next_line(guest_waits=True) == b"poweroff -f\n"
+
+
 def test_input_without_a_final_newline_still_arrives() -> None:
     pacer, _ = pacer_with(b"poweroff -f")
     pacer.saw_output(b"~ # ")

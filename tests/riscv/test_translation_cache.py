@@ -202,6 +202,26 @@ def test_segments_merge_when_there_are_many(tmp_path: Path) -> None:
     assert all(cache.lookup(0x1000 + 16 * k, 0, lambda n: CODE[:n]) for k in range(MERGE_AT + 1))
 
 
+def test_a_save_mid_run_writes_what_is_new_and_close_writes_the_rest(tmp_path: Path) -> None:
+    cache = TranslationCache(tmp_path)
+    writes: list[int] = []
+    cache.on_write = lambda: writes.append(len(list(cache.folder.glob("*.seg"))))
+    assert cache.unsaved == 0
+    cache.store(0x1000, 0, CODE, b"ir-first")
+    assert cache.unsaved == 1
+    cache.save()  # e.g. the guest sits at its prompt
+    assert cache.unsaved == 0 and writes == [1]
+    cache.save()  # nothing new: no empty segment
+    assert writes == [1]
+    cache.store(0x2000, 0, CODE, b"ir-second")
+    cache.close()
+    assert writes == [1, 2]
+    later = TranslationCache(tmp_path)
+    assert [later.lookup(pc, 0, lambda n: CODE[:n]).ir for pc in (0x1000, 0x2000)] == [
+        b"ir-first", b"ir-second",
+    ]  # fmt: skip
+
+
 def test_each_engine_build_has_its_own_namespace(tmp_path: Path) -> None:
     a, b = TranslationCache(tmp_path, "system"), TranslationCache(tmp_path, "user")
     assert a.folder != b.folder and a.folder.parent == b.folder.parent == tmp_path
