@@ -15,8 +15,11 @@ from engine.machine.js_console import JsConsole
 
 
 def main(argv: Sequence[str], bridge: Any) -> int:
+    """`bridge.cacheSaved`, if the runner gives one, is called after each save of the
+    translation cache (the browser page copies the folder into its IndexedDB)."""
     console = JsConsole(bridge, interactive=bool(bridge.interactive))
+    saved = getattr(bridge, "cacheSaved", None)
     try:
-        return cli.main(["run", *argv], console=console)
+        return cli.main(["run", *argv], console=console, tcache_saved=saved)
     finally:
         console.flush()

@@ -5,7 +5,11 @@
 //   {type: 'progress', stage: 'load'|'download'|'start'|'boot', text}
 //   {type: 'output', bytes}         the guest's console output (Uint8Array)
 //   {type: 'log', text}             Python's stdout/stderr (the engine's own messages)
-//   {type: 'exit', status}          the engine returned; status 0 after a guest power-off
+//   {type: 'cache', files, names}   the translation cache was saved (browser only): files
+//                                   [[path, Uint8Array]] are new since the last message,
+//                                   names every file the cache folder now holds
+//   {type: 'exit', status, stats}   the engine returned; status 0 after a guest power-off;
+//                                   stats: its --stats counters if statsFile was given
 //   {type: 'error', text}           it could not start; text says why and what to do
 // The parent sends one {type: 'start', ...} message (see start() below).
 
@@ -17,10 +21,13 @@ const IS_NODE = typeof process === 'object' && typeof process.versions?.node ===
 async function parentPort() {
   if (IS_NODE) {
     const { parentPort: port } = await import('node:worker_threads');
-    return { post: (m) => port.postMessage(m), once: (f) => port.once('message', f) };
+    return {
+      post: (m, transfer) => port.postMessage(m, transfer),
+      once: (f) => port.once('message', f),
+    };
   }
   return {
-    post: (m) => self.postMessage(m),
+    post: (m, transfer) => self.postMessage(m, transfer),
     once: (f) => self.addEventListener('message', (e) => f(e.data), { once: true }),
   };
 }
@@ -28,10 +35,14 @@ async function parentPort() {
 const port = await parentPort();
 const progress = (stage, text) => port.post({ type: 'progress', stage, text });
 
+const CACHE = '/cache';
+
 /**
  * msg: {pyodide: URL of pyodide.mjs, packages: [{data: location of NAME.data, label}],
  *       argv: engine options, input: SharedArrayBuffer (input_ring.mjs),
- *       interactive: boolean, cacheDir: a host folder for the translation cache (Node only)}
+ *       interactive: boolean, cacheDir: a host folder for the translation cache (Node only),
+ *       cacheFiles: [[path, Uint8Array]] the page kept from earlier visits (browser only;
+ *       absent: no cache), statsFile: where the engine writes its counters}
  */
 async function start(msg) {
   progress('load', 'loading Python (Pyodide)');
@@ -43,14 +54,35 @@ async function start(msg) {
     await installFilePackage(py.FS, pkg.data);
   }
   const argv = [...msg.argv];
+  let cacheSaved;
+  let starting = 'starting the engine';
   if (IS_NODE && msg.cacheDir) {
-    py.FS.mkdirTree('/cache');
-    py.FS.mount(py.FS.filesystems.NODEFS, { root: msg.cacheDir }, '/cache');
-    argv.unshift('--tcache', '/cache/tcache');
+    py.FS.mkdirTree(CACHE);
+    py.FS.mount(py.FS.filesystems.NODEFS, { root: msg.cacheDir }, CACHE);
+    argv.unshift('--tcache', `${CACHE}/tcache`);
+  } else if (msg.cacheFiles) {
+    // The folder lives in this Worker's memory; the page keeps a copy in IndexedDB.
+    let bytes = 0;
+    for (const [path, data] of msg.cacheFiles) {
+      py.FS.mkdirTree(`${CACHE}/${path}`.replace(/\/[^/]*$/, ''));
+      py.FS.writeFile(`${CACHE}/${path}`, data);
+      bytes += data.byteLength;
+    }
+    if (bytes) starting += ` with ${(bytes / 1e6).toFixed(0)} MB of translations kept from before`;
+    let known = new Set(msg.cacheFiles.map(([path]) => path));
+    cacheSaved = () => {
+      const names = listFiles(py.FS, CACHE);
+      const files = names.filter((p) => !known.has(p))
+        .map((p) => [p, py.FS.readFile(`${CACHE}/${p}`)]);
+      known = new Set(names);
+      port.post({ type: 'cache', files, names }, files.map(([, data]) => data.buffer));
+    };
+    argv.unshift('--tcache', `${CACHE}/tcache`);
   } else {
     argv.unshift('--tcache', 'off');
   }
-  progress('start', 'starting the engine');
+  if (msg.statsFile) argv.unshift('--stats', msg.statsFile);
+  progress('start', starting);
   py.runPython("import sys; sys.path.insert(0, '/wasmemu')");
   const entry = py.pyimport('engine.pyodide_main');
   const reader = new InputReader(msg.input);
@@ -58,6 +90,7 @@ async function start(msg) {
   const bridge = {
     interactive: Boolean(msg.interactive),
     read: (ms) => reader.read(ms),
+    cacheSaved,
     write: (bytes) => {
       if (booting) {
         booting = false;
@@ -66,13 +99,35 @@ async function start(msg) {
       port.post({ type: 'output', bytes });
     },
   };
-  return entry.main(py.toPy(argv), bridge);
+  const status = entry.main(py.toPy(argv), bridge);
+  return { status, stats: msg.statsFile ? readStats(py.FS, msg.statsFile) : null };
+}
+
+/** Every regular file under `root`, as paths relative to it. */
+function listFiles(fs, root, prefix = '') {
+  const found = [];
+  for (const name of fs.readdir(`${root}/${prefix}`)) {
+    if (name === '.' || name === '..') continue;
+    const path = prefix + name;
+    const mode = fs.stat(`${root}/${path}`).mode;
+    if (fs.isDir(mode)) found.push(...listFiles(fs, root, `${path}/`));
+    else if (fs.isFile(mode)) found.push(path);
+  }
+  return found;
+}
+
+function readStats(fs, path) {
+  try {
+    return JSON.parse(fs.readFile(path, { encoding: 'utf8' }));
+  } catch {
+    return null; // the engine stopped before writing them
+  }
 }
 
 port.once(async (msg) => {
   try {
-    const status = await start(msg);
-    port.post({ type: 'exit', status });
+    const { status, stats } = await start(msg);
+    port.post({ type: 'exit', status, stats });
   } catch (e) {
     port.post({ type: 'error', text: describe(e) });
   }

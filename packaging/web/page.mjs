@@ -15,7 +15,11 @@ function status(text, { error = false } = {}) {
   window.wasmemu.failed ||= error;
 }
 
-window.wasmemu = { status: '', failed: false, exitStatus: null };
+// cache: what the translation cache held at start (bytes) and how often it was saved since.
+window.wasmemu = {
+  status: '', failed: false, exitStatus: null, stats: null,
+  cache: { restoredBytes: 0, saves: 0, savedBytes: 0, error: null },
+};
 const term = new Terminal({ rows: 40, cols: 120, scrollback: 5000, fontSize: 14 });
 term.open(document.getElementById('terminal'));
 window.wasmemu.terminal = term; // for tests and the curious: the screen's text
@@ -44,6 +48,10 @@ async function boot() {
       'start the page with `python3 -m invoke serve`, which builds it.', { error: true });
     return;
   }
+  const store = await TranslationStore.open();
+  const cacheFiles = store ? await store.load() : null;
+  window.wasmemu.cache.restoredBytes = (cacheFiles ?? [])
+    .reduce((sum, [, data]) => sum + data.byteLength, 0);
   const params = new URLSearchParams(location.search);
   const extra = params.getAll('arg');
   const input = createInputRing();
@@ -63,7 +71,17 @@ async function boot() {
       case 'log':
         term.write(msg.text.replace(/\n/g, '\r\n') + '\r\n');
         break;
+      case 'cache':
+        store.save(msg.files, msg.names).then(() => {
+          window.wasmemu.cache.saves += 1;
+          window.wasmemu.cache.savedBytes += msg.files.reduce((n, [, d]) => n + d.byteLength, 0);
+        }, (e) => {
+          window.wasmemu.cache.error = e.message;
+          console.warn(`wasmemu: the translation cache could not be kept: ${e.message}`);
+        });
+        break;
       case 'exit':
+        window.wasmemu.stats = msg.stats;
         window.wasmemu.exitStatus = msg.status;
         status(msg.status === 0 ? 'The guest powered off.'
           : `The emulator stopped with status ${msg.status}.`, { error: msg.status !== 0 });
@@ -83,7 +101,78 @@ async function boot() {
     argv: [...bundle.argv, ...extra],
     input,
     interactive: true,
-  });
+    cacheFiles,
+    statsFile: '/tmp/wasmemu-stats.json',
+  }, (cacheFiles ?? []).map(([, data]) => data.buffer));
+}
+
+/**
+ * The translation cache's folder, kept in IndexedDB between visits: the Worker's file
+ * system lives in memory, so without this every visit would be a first boot. One record
+ * per file, keyed by its path in the folder. A browser without IndexedDB (or one that
+ * refuses it, as some private modes do) boots without a cache.
+ */
+class TranslationStore {
+  static NAME = 'wasmemu-translation-cache';
+  static FILES = 'files';
+
+  constructor(db) {
+    this.db = db;
+  }
+
+  static open() {
+    return new Promise((resolve) => {
+      let request;
+      try {
+        request = indexedDB.open(TranslationStore.NAME, 1);
+      } catch (e) {
+        console.warn(`wasmemu: no IndexedDB, so no translation cache: ${e.message}`);
+        resolve(null);
+        return;
+      }
+      request.onupgradeneeded = () => request.result.createObjectStore(TranslationStore.FILES);
+      request.onsuccess = () => resolve(new TranslationStore(request.result));
+      request.onerror = () => {
+        console.warn(`wasmemu: no translation cache: ${request.error?.message}`);
+        resolve(null);
+      };
+    });
+  }
+
+  /** Every kept file as [path, Uint8Array]. */
+  load() {
+    return new Promise((resolve) => {
+      const files = [];
+      const tx = this.db.transaction(TranslationStore.FILES, 'readonly');
+      const cursor = tx.objectStore(TranslationStore.FILES).openCursor();
+      cursor.onsuccess = () => {
+        const at = cursor.result;
+        if (!at) return;
+        files.push([at.key, at.value]);
+        at.continue();
+      };
+      tx.oncomplete = () => resolve(files);
+      tx.onerror = () => {
+        console.warn(`wasmemu: the translation cache could not be read: ${tx.error?.message}`);
+        resolve([]); // boot without it; the next save starts it afresh
+      };
+    });
+  }
+
+  /** Add `files` ([path, Uint8Array]) and forget every file not in `names`. */
+  save(files, names) {
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction(TranslationStore.FILES, 'readwrite');
+      const table = tx.objectStore(TranslationStore.FILES);
+      for (const [path, data] of files) table.put(data, path);
+      const keep = new Set(names);
+      const keys = table.getAllKeys();
+      keys.onsuccess = () => keys.result.filter((k) => !keep.has(k)).forEach((k) => table.delete(k));
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error ?? new Error('IndexedDB refused the write'));
+      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB aborted the write'));
+    });
+  }
 }
 
 boot().catch((e) => status(`Could not start: ${e.message}`, { error: true }));
