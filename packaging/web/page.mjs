@@ -50,8 +50,7 @@ async function boot() {
   }
   const store = await TranslationStore.open();
   const cacheFiles = store ? await store.load() : null;
-  window.wasmemu.cache.restoredBytes = (cacheFiles ?? [])
-    .reduce((sum, [, data]) => sum + data.byteLength, 0);
+  window.wasmemu.cache.restoredBytes = totalBytes(cacheFiles ?? []);
   const params = new URLSearchParams(location.search);
   const extra = params.getAll('arg');
   const input = createInputRing();
@@ -74,7 +73,7 @@ async function boot() {
       case 'cache':
         store.save(msg.files, msg.names).then(() => {
           window.wasmemu.cache.saves += 1;
-          window.wasmemu.cache.savedBytes += msg.files.reduce((n, [, d]) => n + d.byteLength, 0);
+          window.wasmemu.cache.savedBytes += totalBytes(msg.files);
         }, (e) => {
           window.wasmemu.cache.error = e.message;
           console.warn(`wasmemu: the translation cache could not be kept: ${e.message}`);
@@ -104,6 +103,11 @@ async function boot() {
     cacheFiles,
     statsFile: '/tmp/wasmemu-stats.json',
   }, (cacheFiles ?? []).map(([, data]) => data.buffer));
+}
+
+/** The size of files given as [path, Uint8Array]. */
+function totalBytes(files) {
+  return files.reduce((sum, [, data]) => sum + data.byteLength, 0);
 }
 
 /**

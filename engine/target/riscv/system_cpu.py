@@ -62,7 +62,6 @@ from engine.target.riscv.softmmu import SoftMmu
 from engine.target.riscv.system_insns import MRET, SFENCE_EVERY_ADDRESS, SFENCE_ONE_ASID
 from engine.target.riscv.tb_links import links_hold, reachable, same_page_links
 from engine.target.riscv.translate import (
-    PAGE_SIZE,
     TB_FLAG_BITS,
     RiscvTranslator,
     crosses_page,
@@ -422,7 +421,7 @@ class SystemCpu:
         is now, from the next page too when its instruction straddles two."""
         if not crosses_page(paddr, size):
             return self._code_bytes(paddr, size)
-        first = PAGE_SIZE - (paddr & (PAGE_SIZE - 1))
+        first = next_page(paddr) - paddr
         second = self._second_page(vpc)
         if second is None:
             return None
